@@ -1,0 +1,3 @@
+//! What the regressor's numbers mean as a body: rotations (and, later, SMPL).
+
+pub mod rotation;

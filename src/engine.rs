@@ -1,0 +1,172 @@
+//! The whole network for one frame: crop → encoder → field + rendering → head → rotations.
+//! Each stage is also callable alone (the parity tests feed each one the reference's
+//! input, so a mismatch points at one stage).
+
+use std::path::Path;
+use std::time::Instant;
+
+use image::RgbImage;
+use nalgebra::Matrix3;
+
+use crate::body::rotation;
+use crate::crop::{self, PersonBox};
+use crate::field::{ms, CpuRenderer, Rendered};
+use crate::model::{tensor, Bundle, ModelError};
+
+/// Milliseconds per stage of one inference.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct StageTimes {
+    pub preprocess: f64,
+    pub encoder: f64,
+    pub field: f64,
+    pub render: f64,
+    pub head: f64,
+    pub total: f64,
+}
+
+/// The regressor's raw output.
+#[derive(Debug, Clone)]
+pub struct Regressed {
+    pub pose6d: Vec<f32>,
+    pub betas: Vec<f32>,
+    /// Weak-perspective camera (s, tx, ty) of the crop.
+    pub cam: [f32; 3],
+}
+
+/// SMPL parameters and every intermediate worth keeping.
+#[derive(Debug, Clone)]
+pub struct Inference {
+    pub view_deg: f64,
+    pub z: Vec<f32>,
+    pub rendered: Rendered,
+    pub regressed: Regressed,
+    /// θ as one rotation matrix per joint.
+    pub rotmats: Vec<Matrix3<f32>>,
+    /// θ as axis-angle per joint, angle in [0, π].
+    pub axis_angle: Vec<[f32; 3]>,
+    pub times: StageTimes,
+}
+
+pub struct Engine {
+    pub bundle: Bundle,
+    renderer: CpuRenderer,
+}
+
+/// Let tract's matrix kernels use `threads` threads (process-wide; call once, early).
+pub fn set_threads(threads: usize) {
+    use tract_linalg::multithread::{set_default_executor, Executor};
+    if threads > 1 {
+        set_default_executor(Executor::multithread(threads));
+    } else {
+        set_default_executor(Executor::SingleThread);
+    }
+}
+
+fn output_vec(
+    out: &tract_onnx::prelude::TValue,
+    graph: &crate::model::Graph,
+) -> Result<Vec<f32>, ModelError> {
+    graph.f32s(out).map(|s| s.to_vec())
+}
+
+impl Engine {
+    pub fn load(dir: &Path) -> Result<Engine, ModelError> {
+        let bundle = Bundle::load(dir)?;
+        let m = &bundle.manifest;
+        let renderer = CpuRenderer::new(m.field.clone(), m.encoder.latent_dim);
+        Ok(Engine { bundle, renderer })
+    }
+
+    /// Crop, resize and normalise: the encoder's input (3 × S × S).
+    pub fn preprocess(&self, rgb: &RgbImage, bx: &PersonBox) -> Vec<f32> {
+        let i = &self.bundle.manifest.input;
+        crop::crop_normalise(rgb, bx, i.size, i.mean, i.std)
+    }
+
+    /// Encoder: normalised crop → latent z.
+    pub fn encode(&self, input: &[f32]) -> Result<Vec<f32>, ModelError> {
+        let s = self.bundle.manifest.input.size;
+        let g = &self.bundle.encoder;
+        let out = g.run(vec![tensor(&[1, 3, s, s], input)?])?;
+        output_vec(&out[0], g)
+    }
+
+    /// Feature field for yaw `view_deg`, volume-rendered: F and A.
+    pub fn render(
+        &self,
+        z: &[f32],
+        view_deg: f64,
+    ) -> Result<(Rendered, crate::field::FieldTimes), ModelError> {
+        self.renderer.render(&self.bundle.field, z, view_deg)
+    }
+
+    /// Head: F, A and z → pose (6D per joint), β, camera, from the mean parameters.
+    pub fn regress(&self, rendered: &Rendered, z: &[f32]) -> Result<Regressed, ModelError> {
+        let m = &self.bundle.manifest;
+        let f = &m.field;
+        let mean = &self.bundle.mean;
+        let g = &self.bundle.head;
+        let out = g.run(vec![
+            tensor(
+                &[1, f.feature_dim, f.height, f.width],
+                &rendered.feature_map,
+            )?,
+            tensor(&[1, 1, f.height, f.width], &rendered.opacity)?,
+            tensor(&[1, m.encoder.latent_dim], z)?,
+            tensor(&[1, m.head.pose_dim()], &mean.pose6d)?,
+            tensor(&[1, m.head.betas], &mean.betas)?,
+            tensor(&[1, 3], &mean.cam)?,
+        ])?;
+        let cam = output_vec(&out[2], g)?;
+        Ok(Regressed {
+            pose6d: output_vec(&out[0], g)?,
+            betas: output_vec(&out[1], g)?,
+            cam: [cam[0], cam[1], cam[2]],
+        })
+    }
+
+    /// The whole network on one image and person box, seen from yaw `view_deg`.
+    pub fn infer(
+        &self,
+        rgb: &RgbImage,
+        bx: &PersonBox,
+        view_deg: f64,
+    ) -> Result<Inference, ModelError> {
+        let t0 = Instant::now();
+        let input = self.preprocess(rgb, bx);
+        let t1 = Instant::now();
+        let z = self.encode(&input)?;
+        let t2 = Instant::now();
+        let (rendered, field_times) = self.render(&z, view_deg)?;
+        let t3 = Instant::now();
+        let regressed = self.regress(&rendered, &z)?;
+        let (rotmats, axis_angle) = joint_rotations(&regressed.pose6d);
+        let t4 = Instant::now();
+        Ok(Inference {
+            view_deg,
+            z,
+            rendered,
+            regressed,
+            rotmats,
+            axis_angle,
+            times: StageTimes {
+                preprocess: ms(t1 - t0),
+                encoder: ms(t2 - t1),
+                field: field_times.field_ms,
+                render: field_times.render_ms,
+                head: ms(t4 - t3),
+                total: ms(t4 - t0),
+            },
+        })
+    }
+}
+
+/// 6D per joint → rotation matrices and axis-angle.
+pub fn joint_rotations(pose6d: &[f32]) -> (Vec<Matrix3<f32>>, Vec<[f32; 3]>) {
+    let rotmats: Vec<Matrix3<f32>> = pose6d
+        .chunks_exact(6)
+        .map(|c| rotation::rot6d_to_rotmat(&[c[0], c[1], c[2], c[3], c[4], c[5]]))
+        .collect();
+    let aa = rotmats.iter().map(rotation::rotmat_to_axis_angle).collect();
+    (rotmats, aa)
+}

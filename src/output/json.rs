@@ -1,0 +1,49 @@
+//! JSON lines for humans and scripts: one object per image / frame.
+
+use serde_json::{json, Map, Value};
+
+use crate::crop::PersonBox;
+use crate::engine::Inference;
+
+/// What to add beyond θ (axis-angle), β, camera and timings.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Extras {
+    pub rotmat: bool,
+    pub opacity: bool,
+}
+
+pub fn inference_line(
+    file: &str,
+    size: (u32, u32),
+    bx: &PersonBox,
+    inf: &Inference,
+    opacity_shape: (usize, usize),
+    extras: Extras,
+) -> Value {
+    let mut o = Map::new();
+    o.insert("file".into(), json!(file));
+    o.insert("image_size".into(), json!([size.0, size.1]));
+    o.insert("box".into(), json!([bx.x, bx.y, bx.w, bx.h]));
+    o.insert("view_deg".into(), json!(inf.view_deg));
+    o.insert("theta".into(), json!(inf.axis_angle));
+    o.insert("betas".into(), json!(inf.regressed.betas));
+    o.insert("cam".into(), json!(inf.regressed.cam));
+    if extras.rotmat {
+        // Row-major 3×3 per joint.
+        let r: Vec<Vec<f32>> = inf
+            .rotmats
+            .iter()
+            .map(|m| m.transpose().as_slice().to_vec())
+            .collect();
+        o.insert("rotmat".into(), json!(r));
+    }
+    if extras.opacity {
+        o.insert(
+            "opacity".into(),
+            json!({"height": opacity_shape.0, "width": opacity_shape.1,
+                   "data": inf.rendered.opacity}),
+        );
+    }
+    o.insert("ms".into(), json!(inf.times));
+    Value::Object(o)
+}

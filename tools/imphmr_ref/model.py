@@ -1,0 +1,194 @@
+"""ImpHMR at inference, readable in one sitting.
+
+    image ─► Encoder (ResNet, bottleneck blocks) ─► z
+    z, φ  ─► FeatureField at every ray sample ─► (σ, f) ─► volume rendering ─► F, A
+    F, A, z ─► Head (small CNN + SPIN's iterative regressor) ─► 6D pose, β, camera
+
+The three networks are exported as encoder.onnx, field.onnx and head.onnx; the steps
+between them (rays, encoding, rendering, rotations) live in geometry.py here and in
+Rust in the engine. State-dict keys follow torchvision (encoder), GIRAFFE (field) and
+SPIN (regressor): see tools/KEYS.md.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import geometry
+from .config import Config
+
+
+# --------------------------------------------------------------------------- encoder
+
+
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, in_ch: int, width: int, stride: int):
+        super().__init__()
+        out_ch = width * self.expansion
+        self.conv1 = nn.Conv2d(in_ch, width, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, out_ch, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out_ch)
+        self.downsample = None
+        if stride != 1 or in_ch != out_ch:
+            self.downsample = nn.Sequential(
+                nn.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False), nn.BatchNorm2d(out_ch)
+            )
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return F.relu(out + identity)
+
+
+class Encoder(nn.Module):
+    """ResNet (torchvision layout) → global average pool → fc → latent z."""
+
+    def __init__(self, cfg: Config):
+        super().__init__()
+        e = cfg.encoder
+        self.conv1 = nn.Conv2d(3, e.width, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(e.width)
+        in_ch = e.width
+        for stage, n_blocks in enumerate(e.blocks):
+            width = e.width * 2**stage
+            blocks = []
+            for b in range(n_blocks):
+                stride = 2 if (stage > 0 and b == 0) else 1
+                blocks.append(Bottleneck(in_ch, width, stride))
+                in_ch = width * Bottleneck.expansion
+            setattr(self, f"layer{stage + 1}", nn.Sequential(*blocks))
+        self.fc = nn.Linear(in_ch, e.latent_dim)
+
+    def forward(self, image):
+        x = F.relu(self.bn1(self.conv1(image)))
+        x = F.max_pool2d(x, 3, stride=2, padding=1)
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(x.mean(dim=(2, 3)))
+
+
+# ----------------------------------------------------------------------- feature field
+
+
+class FeatureField(nn.Module):
+    """GIRAFFE's feature-field decoder, conditioned on one latent z.
+
+    h = relu(fc_in(γ(p)) + fc_z(z)); then layers-1 blocks of relu(Linear), with
+    fc_z_skip(z) + fc_p_skip(γ(p)) added after block `skip_layer`; σ = softplus(sigma_out(h));
+    f = feat_out(relu(feat_view(h) + fc_z_view(z) + fc_view(γ(d)))).
+    """
+
+    def __init__(self, cfg: Config):
+        super().__init__()
+        f = cfg.field
+        z, hid = cfg.encoder.latent_dim, f.hidden
+        self.skip_layer = f.skip_layer
+        self.fc_in = nn.Linear(cfg.point_enc_dim, hid)
+        self.fc_z = nn.Linear(z, hid)
+        self.blocks = nn.ModuleList([nn.Linear(hid, hid) for _ in range(f.layers - 1)])
+        self.fc_z_skip = nn.Linear(z, hid)
+        self.fc_p_skip = nn.Linear(cfg.point_enc_dim, hid)
+        self.sigma_out = nn.Linear(hid, 1)
+        self.feat_view = nn.Linear(hid, hid)
+        self.fc_z_view = nn.Linear(z, hid)
+        self.fc_view = nn.Linear(cfg.dir_enc_dim, hid)
+        self.feat_out = nn.Linear(hid, f.feature_dim)
+
+    def forward(self, points_enc, dirs_enc, z):
+        """points_enc (N, 6·Lp), dirs_enc (N, 6·Ld), z (1, Z) → σ (N, 1), f (N, C)."""
+        h = F.relu(self.fc_in(points_enc) + self.fc_z(z))
+        for i, block in enumerate(self.blocks):
+            h = F.relu(block(h))
+            if i + 2 == self.skip_layer:  # fc_in is layer 1, blocks[i] is layer i + 2
+                h = h + self.fc_z_skip(z) + self.fc_p_skip(points_enc)
+        sigma = F.softplus(self.sigma_out(h))
+        h = F.relu(self.feat_view(h) + self.fc_z_view(z) + self.fc_view(dirs_enc))
+        return sigma, self.feat_out(h)
+
+
+# ------------------------------------------------------------------------------- head
+
+
+class Head(nn.Module):
+    """F and A → two 3×3 convs → average pool, joined with z; then SPIN's regressor:
+    `iterations` refinements of [pose6d, β, camera] starting from the mean parameters."""
+
+    def __init__(self, cfg: Config):
+        super().__init__()
+        h = cfg.head
+        ch = h.conv_channels
+        self.iterations = h.iterations
+        self.conv1 = nn.Conv2d(cfg.field.feature_dim + 1, ch, 3, padding=1)
+        self.conv2 = nn.Conv2d(ch, ch, 3, stride=2, padding=1)
+        n_in = ch + cfg.encoder.latent_dim + cfg.pose_dim + h.betas + 3
+        self.fc1 = nn.Linear(n_in, h.hidden)
+        self.drop1 = nn.Dropout()
+        self.fc2 = nn.Linear(h.hidden, h.hidden)
+        self.drop2 = nn.Dropout()
+        self.decpose = nn.Linear(h.hidden, cfg.pose_dim)
+        self.decshape = nn.Linear(h.hidden, h.betas)
+        self.deccam = nn.Linear(h.hidden, 3)
+
+    def forward(self, feature_map, opacity, z, init_pose, init_betas, init_cam):
+        x = torch.cat([feature_map, opacity], dim=1)
+        x = F.relu(self.conv2(F.relu(self.conv1(x))))
+        x = torch.cat([x.mean(dim=(2, 3)), z], dim=1)
+        pose, betas, cam = init_pose, init_betas, init_cam
+        for _ in range(self.iterations):
+            xc = torch.cat([x, pose, betas, cam], dim=1)
+            xc = self.drop2(self.fc2(self.drop1(self.fc1(xc))))
+            pose = self.decpose(xc) + pose
+            betas = self.decshape(xc) + betas
+            cam = self.deccam(xc) + cam
+        return pose, betas, cam
+
+
+# ------------------------------------------------------------------------- the whole
+
+
+class ImpHMR(nn.Module):
+    def __init__(self, cfg: Config, mean_params: dict[str, list[float]]):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg)
+        self.field = FeatureField(cfg)
+        self.head = Head(cfg)
+        for k in ("pose6d", "betas", "cam"):
+            self.register_buffer(f"mean_{k}", torch.tensor(mean_params[k]).reshape(1, -1))
+
+    def render(self, z, view_deg: float):
+        """Render the feature map F and opacity A of latent z seen from yaw φ."""
+        f = self.cfg.field
+        inp = geometry.field_inputs(f, view_deg)
+        sigma, feat = self.field(inp["points_enc"], inp["dirs_enc"], z)
+        sigma = sigma[:, 0] * inp["inside"]
+        feat_map, opacity = geometry.volume_render(sigma, feat, inp["deltas"], f.height, f.width)
+        return feat_map[None], opacity[None]
+
+    @torch.no_grad()
+    def forward(self, image, view_deg: float = 0.0) -> dict[str, torch.Tensor]:
+        """image (1, 3, S, S), already cropped and normalised → every stage's output."""
+        z = self.encoder(image)
+        feat_map, opacity = self.render(z, view_deg)
+        pose6d, betas, cam = self.head(
+            feat_map, opacity, z, self.mean_pose6d, self.mean_betas, self.mean_cam
+        )
+        rotmat = geometry.rot6d_to_rotmat(pose6d)
+        return {
+            "z": z,
+            "feature_map": feat_map,
+            "opacity": opacity,
+            "pose6d": pose6d,
+            "rotmat": rotmat,
+            "axis_angle": torch.from_numpy(geometry.rotmat_to_axis_angle(rotmat.numpy())),
+            "betas": betas,
+            "cam": cam,
+        }
