@@ -3,6 +3,10 @@
 //!
 //! Each stage is fed the reference's own input for that stage, so a failure points at
 //! the stage that differs rather than at everything downstream of it.
+//!
+//! `IMPHMR_PARITY_BUNDLE=DIR cargo test --release --test parity` runs the same checks on
+//! another bundle exported with `--goldens` (e.g. the full-size one, not in git);
+//! `IMPHMR_PARITY_TOL` then sets the tolerance for measuring (CI uses the default 1e-4).
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -13,15 +17,26 @@ use imphmr::field::Rendered;
 use imphmr::Engine;
 use serde_json::Value;
 
-const TOL: f32 = 1e-4;
+fn tol() -> f32 {
+    std::env::var("IMPHMR_PARITY_TOL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1e-4)
+}
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+fn bundle_dir() -> PathBuf {
+    std::env::var_os("IMPHMR_PARITY_BUNDLE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("models/small"))
+}
+
 fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(|| Engine::load(&root().join("models/small")).expect("bundled model loads"))
+    ENGINE.get_or_init(|| Engine::load(&bundle_dir()).expect("bundle loads"))
 }
 
 struct Golden {
@@ -53,7 +68,7 @@ impl Golden {
 }
 
 fn goldens() -> Vec<Golden> {
-    let dir = root().join("models/small/goldens");
+    let dir = bundle_dir().join("goldens");
     let mut out: Vec<Golden> = std::fs::read_dir(&dir)
         .expect("goldens folder")
         .map(|e| e.unwrap().path())
@@ -118,7 +133,7 @@ fn encoder_matches_reference() {
     let e = engine();
     for g in goldens() {
         let input = e.preprocess(&image_of(&g), &g.person_box());
-        check(&g, "encoder", &e.encode(&input).unwrap(), "z", TOL);
+        check(&g, "encoder", &e.encode(&input).unwrap(), "z", tol());
     }
 }
 
@@ -127,8 +142,8 @@ fn field_rendering_matches_reference() {
     let e = engine();
     for g in goldens() {
         let (r, _) = e.render(&g.f32s("z"), g.view()).unwrap();
-        check(&g, "feature map", &r.feature_map, "feature_map", TOL);
-        check(&g, "opacity", &r.opacity, "opacity", TOL);
+        check(&g, "feature map", &r.feature_map, "feature_map", tol());
+        check(&g, "opacity", &r.opacity, "opacity", tol());
     }
 }
 
@@ -141,9 +156,9 @@ fn head_matches_reference() {
             opacity: g.f32s("opacity"),
         };
         let out = e.regress(&rendered, &g.f32s("z")).unwrap();
-        check(&g, "pose6d", &out.pose6d, "pose6d", TOL);
-        check(&g, "betas", &out.betas, "betas", TOL);
-        check(&g, "cam", &out.cam, "cam", TOL);
+        check(&g, "pose6d", &out.pose6d, "pose6d", tol());
+        check(&g, "betas", &out.betas, "betas", tol());
+        check(&g, "cam", &out.cam, "cam", tol());
     }
 }
 
@@ -156,9 +171,9 @@ fn rotations_match_reference() {
             .iter()
             .flat_map(|m| m.transpose().as_slice().to_vec())
             .collect();
-        check(&g, "rotmat", &flat, "rotmat", TOL);
+        check(&g, "rotmat", &flat, "rotmat", tol());
         let flat_aa: Vec<f32> = aa.iter().flatten().copied().collect();
-        check(&g, "axis-angle", &flat_aa, "axis_angle", TOL);
+        check(&g, "axis-angle", &flat_aa, "axis_angle", tol());
     }
 }
 
@@ -167,13 +182,13 @@ fn end_to_end_matches_reference() {
     let e = engine();
     for g in goldens() {
         let inf = e.infer(&image_of(&g), &g.person_box(), g.view()).unwrap();
-        check(&g, "e2e z", &inf.z, "z", TOL);
-        check(&g, "e2e F", &inf.rendered.feature_map, "feature_map", TOL);
-        check(&g, "e2e A", &inf.rendered.opacity, "opacity", TOL);
-        check(&g, "e2e betas", &inf.regressed.betas, "betas", TOL);
-        check(&g, "e2e cam", &inf.regressed.cam, "cam", TOL);
+        check(&g, "e2e z", &inf.z, "z", tol());
+        check(&g, "e2e F", &inf.rendered.feature_map, "feature_map", tol());
+        check(&g, "e2e A", &inf.rendered.opacity, "opacity", tol());
+        check(&g, "e2e betas", &inf.regressed.betas, "betas", tol());
+        check(&g, "e2e cam", &inf.regressed.cam, "cam", tol());
         let aa: Vec<f32> = inf.axis_angle.iter().flatten().copied().collect();
-        check(&g, "e2e theta", &aa, "axis_angle", TOL);
+        check(&g, "e2e theta", &aa, "axis_angle", tol());
     }
 }
 
