@@ -173,7 +173,7 @@ fn inspect(dir: &std::path::Path) -> Result<()> {
     let m = &b.manifest;
     let (i, e, f, h) = (&m.input, &m.encoder, &m.field, &m.head);
     println!(
-        "bundle    {} ({}, {:?}, format {})",
+        "bundle    {} ({}, {}, format {})",
         dir.display(),
         m.name,
         m.precision,

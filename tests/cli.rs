@@ -268,7 +268,10 @@ fn truncated_onnx_is_named() {
     let bytes = std::fs::read(&p).unwrap();
     std::fs::write(&p, &bytes[..bytes.len() / 3]).unwrap();
     rehash(&dir, "encoder.onnx");
-    assert_model_error(&dir, &["encoder.onnx", "not a readable ONNX graph"]);
+    assert_model_error(
+        &dir,
+        &["encoder.onnx", "encoder.file", "not a readable ONNX graph"],
+    );
 }
 
 #[test]

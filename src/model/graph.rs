@@ -35,6 +35,8 @@ pub struct TensorSpec {
 }
 
 pub struct GraphSpec {
+    /// The manifest field naming this graph's file.
+    pub file_field: &'static str,
     pub inputs: Vec<TensorSpec>,
     pub outputs: Vec<TensorSpec>,
 }
@@ -66,10 +68,12 @@ impl GraphSpecs {
         let betas = m.head.betas;
         GraphSpecs {
             encoder: GraphSpec {
+                file_field: "encoder.file",
                 inputs: vec![spec("image", &[F(1), F(3), F(s), F(s)], "input.size")],
                 outputs: vec![spec("z", &[F(1), F(z)], "encoder.latent_dim")],
             },
             field: GraphSpec {
+                file_field: "field.file",
                 inputs: vec![
                     spec(
                         "points_enc",
@@ -89,6 +93,7 @@ impl GraphSpecs {
                 ],
             },
             head: GraphSpec {
+                file_field: "head.file",
                 inputs: vec![
                     spec(
                         "feature_map",
@@ -134,11 +139,12 @@ pub struct Graph {
     plan: Arc<TypedRunnableModel>,
 }
 
-fn onnx_err(path: &Path, e: impl std::fmt::Display) -> ModelError {
+fn onnx_err(path: &Path, spec: &GraphSpec, e: impl std::fmt::Display) -> ModelError {
     // tract's errors chain context with newlines; one line is easier to read in logs.
     let msg = format!("{e:#}").replace('\n', " ");
     ModelError::Onnx {
         path: path.to_path_buf(),
+        field: spec.file_field,
         msg,
     }
 }
@@ -156,12 +162,12 @@ impl Graph {
         };
         let mut model = tract_onnx::onnx()
             .model_for_read(&mut &bytes[..])
-            .map_err(|e| onnx_err(path, e))?;
+            .map_err(|e| onnx_err(path, spec, e))?;
 
         // Inputs: same names, same order, declared dims agree with the manifest.
         let names: Vec<String> = model
             .input_outlets()
-            .map_err(|e| onnx_err(path, e))?
+            .map_err(|e| onnx_err(path, spec, e))?
             .iter()
             .map(|o| model.node(o.node).name.clone())
             .collect();
@@ -173,7 +179,7 @@ impl Graph {
             ));
         }
         for (ix, t) in spec.inputs.iter().enumerate() {
-            let fact = model.input_fact(ix).map_err(|e| onnx_err(path, e))?;
+            let fact = model.input_fact(ix).map_err(|e| onnx_err(path, spec, e))?;
             let declared: Vec<Option<i64>> = fact
                 .shape
                 .dims()
@@ -210,20 +216,20 @@ impl Graph {
             let concrete: TVec<usize> = t.dims.iter().map(|d| d.size()).collect();
             model
                 .set_input_fact(ix, f32::fact(concrete).into())
-                .map_err(|e| onnx_err(path, e))?;
+                .map_err(|e| onnx_err(path, spec, e))?;
         }
 
         let typed = model
             .into_typed()
             .and_then(|m| m.into_decluttered())
-            .map_err(|e| onnx_err(path, e))?;
+            .map_err(|e| onnx_err(path, spec, e))?;
 
         // Outputs: names and shapes.
         let mut outputs = vec![];
         for (ix, t) in spec.outputs.iter().enumerate() {
             let outlet = typed
                 .output_outlets()
-                .map_err(|e| onnx_err(path, e))?
+                .map_err(|e| onnx_err(path, spec, e))?
                 .get(ix)
                 .copied();
             let Some(outlet) = outlet else {
@@ -232,7 +238,7 @@ impl Graph {
             let name = typed
                 .outlet_label(outlet)
                 .unwrap_or(&typed.node(outlet.node).name);
-            let fact = typed.outlet_fact(outlet).map_err(|e| onnx_err(path, e))?;
+            let fact = typed.outlet_fact(outlet).map_err(|e| onnx_err(path, spec, e))?;
             let shape: Vec<String> = fact.shape.iter().map(|d| d.to_string()).collect();
             let want: Vec<String> = t.dims.iter().map(|d| d.size().to_string()).collect();
             if shape != want {
@@ -259,12 +265,12 @@ impl Graph {
                 shape: t.dims.iter().map(|d| d.size()).collect(),
             })
             .collect();
-        let (params, macs) = count_params_and_macs(&typed).map_err(|e| onnx_err(path, e))?;
+        let (params, macs) = count_params_and_macs(&typed).map_err(|e| onnx_err(path, spec, e))?;
         let nodes = typed.nodes().len();
         let plan = typed
             .into_optimized()
             .and_then(|m| m.into_runnable())
-            .map_err(|e| onnx_err(path, e))?;
+            .map_err(|e| onnx_err(path, spec, e))?;
         Ok(Graph {
             path: path.to_path_buf(),
             info: GraphInfo {

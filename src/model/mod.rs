@@ -39,8 +39,12 @@ pub enum ModelError {
         expected: String,
         actual: String,
     },
-    #[error("{}: not a readable ONNX graph: {msg}", path.display())]
-    Onnx { path: PathBuf, msg: String },
+    #[error("{} ({field} in {MANIFEST_FILE}): not a readable ONNX graph: {msg}", path.display())]
+    Onnx {
+        path: PathBuf,
+        field: &'static str,
+        msg: String,
+    },
     #[error("{}: {tensor}: {msg}", path.display())]
     Shape {
         path: PathBuf,
@@ -133,6 +137,13 @@ impl Bundle {
     /// Load and validate a bundle directory; graphs are optimised for tract's CPU kernels.
     pub fn load(dir: &Path) -> Result<Bundle, ModelError> {
         let m = read_manifest(dir)?;
+        if m.precision != Precision::F32 {
+            return Err(ModelError::Manifest {
+                path: dir.join(MANIFEST_FILE),
+                field: "precision".into(),
+                msg: format!("{} bundles are not supported yet; export an f32 bundle", m.precision),
+            });
+        }
         // Checksums first: a corrupt file is reported as such, not as a parse error.
         let enc_bytes = read_checked(dir, &m, "encoder.file", &m.encoder.file)?;
         let field_bytes = read_checked(dir, &m, "field.file", &m.field.file)?;
