@@ -238,7 +238,9 @@ impl Graph {
             let name = typed
                 .outlet_label(outlet)
                 .unwrap_or(&typed.node(outlet.node).name);
-            let fact = typed.outlet_fact(outlet).map_err(|e| onnx_err(path, spec, e))?;
+            let fact = typed
+                .outlet_fact(outlet)
+                .map_err(|e| onnx_err(path, spec, e))?;
             let shape: Vec<String> = fact.shape.iter().map(|d| d.to_string()).collect();
             let want: Vec<String> = t.dims.iter().map(|d| d.size().to_string()).collect();
             if shape != want {

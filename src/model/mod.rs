@@ -141,7 +141,10 @@ impl Bundle {
             return Err(ModelError::Manifest {
                 path: dir.join(MANIFEST_FILE),
                 field: "precision".into(),
-                msg: format!("{} bundles are not supported yet; export an f32 bundle", m.precision),
+                msg: format!(
+                    "{} bundles are not supported yet; export an f32 bundle",
+                    m.precision
+                ),
             });
         }
         // Checksums first: a corrupt file is reported as such, not as a parse error.
