@@ -9,5 +9,6 @@ pub mod engine;
 pub mod field;
 pub mod model;
 pub mod output;
+pub mod pipeline;
 
 pub use engine::{set_threads, Engine, Inference};

@@ -7,8 +7,14 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use imphmr::capture::{FrameSource, MjpegStream, Stills};
 use imphmr::crop::PersonBox;
 use imphmr::output::json::{self, Extras};
+use imphmr::output::{JsonlSink, SerialSink, Sink, UdpSink};
+use imphmr::pipeline::{self, RunOptions};
 use imphmr::{capture, Engine};
 
 #[derive(Parser)]
@@ -26,7 +32,10 @@ use imphmr::{capture, Engine};
     after_help = "Examples:\n  \
         imphmr infer --model models/small models/samples/astronaut.png\n  \
         imphmr infer --model models/small --box 0,70,200,400 --view-deg 90 models/samples/basketball1.png\n  \
-        imphmr inspect models/small"
+        imphmr inspect models/small\n  \
+        imphmr run --frames 10 --udp 127.0.0.1:9870\n  \
+        imphmr run --source /dev/video0 --serial /dev/ttyTHS0 --baud 921600\n  \
+        ffmpeg -i clip.mp4 -f mjpeg - | imphmr run --source - --jsonl out.jsonl"
 )]
 struct Cli {
     /// Threads for tract's matrix kernels [default: all cores]
@@ -45,11 +54,81 @@ enum Command {
     /// A bad image is reported on stderr and skipped; the others still print. Exit
     /// status: 0 all images done, 1 some failed, 2 the model or arguments are wrong.
     Infer(InferArgs),
+    /// The main job: frames from a camera (or files, or a pipe) to SMPL parameters,
+    /// streamed over UDP, a serial line and/or JSON lines
+    ///
+    /// Capture, inference and output run on their own threads. A camera is never made
+    /// to wait: when inference falls behind, the oldest frame is dropped and counted.
+    /// Packets carry the capture index as their sequence number, so gaps are drops.
+    /// A stats line goes to stderr every few seconds; Ctrl-C or SIGTERM stops cleanly
+    /// with the last packet flushed and a summary (frames, drops, latency percentiles).
+    Run(RunArgs),
+    /// List V4L2 cameras with their pixel formats and frame sizes
+    Devices,
     /// Describe a bundle: manifest, each graph's inputs and outputs, parameters, MACs
     Inspect {
         /// Bundle directory (holding imphmr.toml)
         model: PathBuf,
     },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Bundle directory (holding imphmr.toml)
+    #[arg(long, short, value_name = "DIR", default_value = "models/small")]
+    model: PathBuf,
+    /// Where frames come from: a V4L2 device (/dev/videoN), an image file, a folder of
+    /// images, an MJPEG file, or - for an MJPEG stream on stdin (e.g. from ffmpeg)
+    /// [default: /dev/video0 if present, else the bundled sample images]
+    #[arg(long, short, value_name = "SRC")]
+    source: Option<String>,
+    /// Camera frame width asked of the driver (it may choose another; that is logged)
+    #[arg(long, default_value_t = 640)]
+    width: u32,
+    /// Camera frame height asked of the driver
+    #[arg(long, default_value_t = 480)]
+    height: u32,
+    /// Camera frame rate asked of the driver
+    #[arg(long, default_value_t = 30)]
+    fps: u32,
+    /// Camera pixel format, YUYV or MJPG [default: YUYV if offered]
+    #[arg(long, value_name = "FOURCC")]
+    pixel_format: Option<String>,
+    /// Read image files or folders over and over
+    #[arg(long = "loop")]
+    looped: bool,
+    /// Stop after N captured frames
+    #[arg(long, value_name = "N")]
+    frames: Option<u64>,
+    /// Person box in pixels, x,y,w,h [default: centre square of each frame]
+    #[arg(long = "box", value_name = "X,Y,W,H", allow_hyphen_values = true)]
+    person_box: Option<PersonBox>,
+    /// Render the feature field from this yaw, degrees
+    #[arg(
+        long,
+        value_name = "D",
+        default_value_t = 0.0,
+        allow_hyphen_values = true
+    )]
+    view_deg: f64,
+    /// Send one packet per frame as a UDP datagram to HOST:PORT (docs/PROTOCOL.md)
+    #[arg(long, value_name = "HOST:PORT")]
+    udp: Vec<String>,
+    /// Send COBS-framed packets on a serial device (e.g. /dev/ttyTHS0, /dev/ttyUSB0)
+    #[arg(long, value_name = "DEV")]
+    serial: Option<String>,
+    /// Serial baud rate
+    #[arg(long, value_name = "N", default_value_t = 115_200)]
+    baud: u32,
+    /// Write JSON lines to FILE, or - for stdout [default: - when no other output is given]
+    #[arg(long, value_name = "FILE|-")]
+    jsonl: Option<PathBuf>,
+    /// Frames that may wait for inference before the oldest is dropped
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    queue: usize,
+    /// Seconds between stats lines on stderr (0: none)
+    #[arg(long, value_name = "S", default_value_t = 5.0)]
+    stats_every: f64,
 }
 
 #[derive(Args)]
@@ -98,6 +177,8 @@ fn main() -> ExitCode {
     imphmr::set_threads(threads);
     let result = match cli.command {
         Command::Infer(args) => infer(args),
+        Command::Run(args) => run(args),
+        Command::Devices => devices(),
         Command::Inspect { model } => inspect(&model).map(|_| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {
@@ -165,6 +246,131 @@ fn infer(args: InferArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Pick the frame source; says which one on stderr.
+fn open_source(args: &RunArgs) -> Result<Box<dyn FrameSource>> {
+    let src = match &args.source {
+        Some(s) => s.clone(),
+        None if std::path::Path::new("/dev/video0").exists() => {
+            eprintln!("source: /dev/video0 (default camera)");
+            "/dev/video0".into()
+        }
+        None => {
+            eprintln!("source: no /dev/video0, using the bundled sample images (models/samples)");
+            "models/samples".into()
+        }
+    };
+    if src == "-" {
+        return Ok(Box::new(MjpegStream::new(
+            "stdin",
+            Box::new(std::io::stdin()),
+            true,
+        )));
+    }
+    let path = PathBuf::from(&src);
+    if src.starts_with("/dev/video") {
+        #[cfg(feature = "v4l2")]
+        {
+            let cfg = imphmr::capture::v4l2::V4l2Config {
+                device: path,
+                width: args.width,
+                height: args.height,
+                fps: args.fps,
+                fourcc: args.pixel_format.clone(),
+            };
+            return Ok(Box::new(imphmr::capture::v4l2::V4l2Source::open(cfg)?));
+        }
+        #[cfg(not(feature = "v4l2"))]
+        anyhow::bail!("{src}: this build has no V4L2 support (cargo feature v4l2)");
+    }
+    let is_mjpeg = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("mjpeg") || e.eq_ignore_ascii_case("mjpg"));
+    if is_mjpeg {
+        let file = std::fs::File::open(&path).with_context(|| src.clone())?;
+        return Ok(Box::new(MjpegStream::new(src, Box::new(file), false)));
+    }
+    if !path.exists() {
+        anyhow::bail!("{src}: no such camera, file or folder");
+    }
+    Ok(Box::new(Stills::new(&[path], args.looped)?))
+}
+
+fn open_sinks(args: &RunArgs, engine: &Engine) -> Result<Vec<Box<dyn Sink>>> {
+    let mut sinks: Vec<Box<dyn Sink>> = vec![];
+    for target in &args.udp {
+        let sink = UdpSink::connect(target).with_context(|| format!("--udp {target}"))?;
+        sinks.push(Box::new(sink));
+    }
+    if let Some(dev) = &args.serial {
+        let sink = SerialSink::open(dev, args.baud).with_context(|| format!("--serial {dev}"))?;
+        sinks.push(Box::new(sink));
+    }
+    let f = &engine.bundle.manifest.field;
+    let jsonl = match (&args.jsonl, sinks.is_empty()) {
+        (Some(p), _) => Some(p.clone()),
+        (None, true) => Some(PathBuf::from("-")),
+        (None, false) => None,
+    };
+    if let Some(p) = jsonl {
+        let out: Box<dyn Write + Send> = if p.as_os_str() == "-" {
+            Box::new(std::io::stdout())
+        } else {
+            Box::new(std::io::BufWriter::new(
+                std::fs::File::create(&p).with_context(|| format!("--jsonl {}", p.display()))?,
+            ))
+        };
+        sinks.push(Box::new(JsonlSink::new(
+            out,
+            p.display().to_string(),
+            Extras::default(),
+            (f.height, f.width),
+        )));
+    }
+    Ok(sinks)
+}
+
+fn run(args: RunArgs) -> Result<ExitCode> {
+    let engine = Arc::new(load_engine(&args.model)?);
+    let sinks = open_sinks(&args, &engine)?;
+    let source = open_source(&args)?;
+    for s in &sinks {
+        eprintln!("output: {}", s.name());
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second signal while stopping exits at once.
+        signal_hook::flag::register_conditional_shutdown(sig, 130, stop.clone())?;
+        signal_hook::flag::register(sig, stop.clone())?;
+    }
+    let opts = RunOptions {
+        frames: args.frames,
+        queue: args.queue.max(1),
+        view_deg: args.view_deg,
+        person_box: args.person_box,
+        stats_every: std::time::Duration::from_secs_f64(args.stats_every.max(0.0)),
+    };
+    let summary = pipeline::run(source, engine, sinks, opts, stop);
+    eprint!("{}", summary.report());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn devices() -> Result<ExitCode> {
+    #[cfg(feature = "v4l2")]
+    {
+        let lines = imphmr::capture::v4l2::list_devices();
+        if lines.is_empty() {
+            println!("no V4L2 devices found (/dev/video*)");
+        }
+        for l in lines {
+            println!("{l}");
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+    #[cfg(not(feature = "v4l2"))]
+    anyhow::bail!("this build has no V4L2 support (cargo feature v4l2)")
 }
 
 fn inspect(dir: &std::path::Path) -> Result<()> {

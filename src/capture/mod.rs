@@ -1,8 +1,19 @@
-//! Frame sources. For now: still images (PNG, JPEG) from files.
+//! Frame sources: still images, folders of them, MJPEG streams (stdin or a file, for
+//! ffmpeg / gstreamer pipes) and, with the `v4l2` feature, V4L2 cameras.
+//!
+//! Every source yields `Frame`s stamped at capture with the pipeline's one clock.
+
+pub mod convert;
+mod mjpeg;
+#[cfg(feature = "v4l2")]
+pub mod v4l2;
 
 use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime};
 
 use image::RgbImage;
+
+pub use mjpeg::MjpegStream;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
@@ -13,6 +24,59 @@ pub enum CaptureError {
     },
     #[error("{}: not a readable PNG or JPEG image ({msg})", path.display())]
     Decode { path: PathBuf, msg: String },
+    #[error("{device}: {msg}")]
+    Device { device: String, msg: String },
+}
+
+impl CaptureError {
+    /// Whether the source itself is gone (worth reconnecting), as opposed to one bad frame.
+    pub fn is_disconnect(&self) -> bool {
+        matches!(self, CaptureError::Device { .. })
+    }
+}
+
+/// One captured image and when it was taken.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// Where it came from: a file name, or "device#N".
+    pub origin: String,
+    pub image: RgbImage,
+    /// Wall clock at capture (for the packet's timestamp).
+    pub captured_at: SystemTime,
+    /// Monotonic clock at capture (for latencies).
+    pub captured: Instant,
+}
+
+impl Frame {
+    pub fn now(origin: String, image: RgbImage) -> Frame {
+        Frame {
+            origin,
+            image,
+            captured_at: SystemTime::now(),
+            captured: Instant::now(),
+        }
+    }
+}
+
+/// Anything that produces frames. `Ok(None)` means the source is finished (end of a
+/// file list or a stream); a camera never finishes.
+pub trait FrameSource: Send {
+    fn next_frame(&mut self) -> Result<Option<Frame>, CaptureError>;
+    /// One line for logs: what is being read, at what size and rate if known.
+    fn describe(&self) -> String;
+    /// A live source (a camera, a pipe) must never wait for inference: when the
+    /// pipeline is behind, its oldest frames are dropped. Files are read at the pace of
+    /// inference instead, and lose nothing.
+    fn is_live(&self) -> bool {
+        false
+    }
+    /// Try to reopen a source that reported a disconnect.
+    fn reconnect(&mut self) -> Result<(), CaptureError> {
+        Err(CaptureError::Device {
+            device: self.describe(),
+            msg: "this source cannot reconnect".into(),
+        })
+    }
 }
 
 /// Decode a PNG or JPEG file (by content, not extension) into 8-bit RGB; grey and
@@ -22,15 +86,93 @@ pub fn load_image(path: &Path) -> Result<RgbImage, CaptureError> {
         path: path.to_path_buf(),
         cause,
     })?;
+    decode_image(&bytes, path)
+}
+
+/// Decode PNG or JPEG bytes; `path` only names them in errors.
+pub fn decode_image(bytes: &[u8], path: &Path) -> Result<RgbImage, CaptureError> {
     let decode_err = |msg: String| CaptureError::Decode {
         path: path.to_path_buf(),
         msg,
     };
-    let format = image::guess_format(&bytes).map_err(|e| decode_err(e.to_string()))?;
+    let format = image::guess_format(bytes).map_err(|e| decode_err(e.to_string()))?;
     if !matches!(format, image::ImageFormat::Png | image::ImageFormat::Jpeg) {
         return Err(decode_err(format!("format {format:?} is not supported")));
     }
-    let img = image::load_from_memory_with_format(&bytes, format)
+    let img = image::load_from_memory_with_format(bytes, format)
         .map_err(|e| decode_err(e.to_string()))?;
     Ok(img.to_rgb8())
+}
+
+fn is_image_name(p: &Path) -> bool {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
+}
+
+/// Still images: files, and folders (their PNG/JPEG files in name order), read once or
+/// in a loop.
+pub struct Stills {
+    paths: Vec<PathBuf>,
+    next: usize,
+    looped: bool,
+}
+
+impl Stills {
+    pub fn new(inputs: &[PathBuf], looped: bool) -> Result<Stills, CaptureError> {
+        let mut paths = vec![];
+        for p in inputs {
+            if p.is_dir() {
+                let rd = std::fs::read_dir(p).map_err(|cause| CaptureError::Io {
+                    path: p.clone(),
+                    cause,
+                })?;
+                let mut found: Vec<PathBuf> = rd
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .filter(|f| f.is_file() && is_image_name(f))
+                    .collect();
+                found.sort();
+                if found.is_empty() {
+                    return Err(CaptureError::Io {
+                        path: p.clone(),
+                        cause: std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            "folder holds no .png, .jpg or .jpeg file",
+                        ),
+                    });
+                }
+                paths.extend(found);
+            } else {
+                paths.push(p.clone());
+            }
+        }
+        Ok(Stills {
+            paths,
+            next: 0,
+            looped,
+        })
+    }
+}
+
+impl FrameSource for Stills {
+    fn next_frame(&mut self) -> Result<Option<Frame>, CaptureError> {
+        if self.next == self.paths.len() {
+            if !self.looped || self.paths.is_empty() {
+                return Ok(None);
+            }
+            self.next = 0;
+        }
+        let path = &self.paths[self.next];
+        self.next += 1;
+        let image = load_image(path)?;
+        Ok(Some(Frame::now(path.display().to_string(), image)))
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} image file(s){}",
+            self.paths.len(),
+            if self.looped { ", looped" } else { "" }
+        )
+    }
 }

@@ -1,3 +1,200 @@
-//! What leaves the process. For now: one JSON line per inference.
+//! What leaves the process: the wire packet (UDP datagrams, COBS-framed serial) and
+//! JSON lines. Every sink takes the same `Outcome`; any combination can run at once.
 
+pub mod framing;
 pub mod json;
+pub mod packet;
+
+use std::io::Write;
+use std::net::{ToSocketAddrs, UdpSocket};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::crop::PersonBox;
+use crate::engine::Inference;
+use packet::{flags, Packet};
+
+/// One processed frame, as every sink sees it.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Capture index of the frame: gaps in it are frames dropped on the way.
+    pub sequence: u32,
+    pub origin: String,
+    pub frame_size: (u32, u32),
+    pub person_box: PersonBox,
+    pub default_box: bool,
+    pub inference: Inference,
+    pub captured_at: SystemTime,
+    /// Capture → hand-over to the sinks, microseconds.
+    pub latency_us: u32,
+    pub random_weights: bool,
+}
+
+impl Outcome {
+    pub fn packet(&self) -> Packet {
+        let mut f = 0;
+        if self.random_weights {
+            f |= flags::RANDOM_WEIGHTS;
+        }
+        if self.default_box {
+            f |= flags::DEFAULT_BOX;
+        }
+        let b = &self.person_box;
+        let inf = &self.inference;
+        let mut theta = [[0f32; 3]; packet::JOINTS];
+        for (t, aa) in theta.iter_mut().zip(&inf.axis_angle) {
+            *t = *aa;
+        }
+        let mut betas = [0f32; packet::BETAS];
+        for (d, s) in betas.iter_mut().zip(&inf.regressed.betas) {
+            *d = *s;
+        }
+        Packet {
+            flags: f,
+            sequence: self.sequence,
+            capture_us: self
+                .captured_at
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as u64),
+            latency_us: self.latency_us,
+            person_box: [b.x as f32, b.y as f32, b.w as f32, b.h as f32],
+            theta,
+            betas,
+            cam: inf.regressed.cam,
+            ..Packet::default()
+        }
+    }
+}
+
+/// A destination for outcomes.
+pub trait Sink: Send {
+    /// For logs and errors: "udp 127.0.0.1:9000", "serial /dev/ttyTHS0 @ 921600".
+    fn name(&self) -> String;
+    fn send(&mut self, outcome: &Outcome) -> std::io::Result<()>;
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One packet per datagram.
+pub struct UdpSink {
+    socket: UdpSocket,
+    target: String,
+}
+
+impl UdpSink {
+    pub fn connect(target: &str) -> std::io::Result<UdpSink> {
+        let addr = target.to_socket_addrs()?.next().ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{target}: no address"),
+            )
+        })?;
+        let bind = if addr.is_ipv4() {
+            "0.0.0.0:0"
+        } else {
+            "[::]:0"
+        };
+        let socket = UdpSocket::bind(bind)?;
+        socket.connect(addr)?;
+        Ok(UdpSink {
+            socket,
+            target: target.to_string(),
+        })
+    }
+}
+
+impl Sink for UdpSink {
+    fn name(&self) -> String {
+        format!("udp {}", self.target)
+    }
+    fn send(&mut self, outcome: &Outcome) -> std::io::Result<()> {
+        self.socket.send(&outcome.packet().encode()).map(|_| ())
+    }
+}
+
+/// COBS-framed packets on a serial line (see `framing`).
+pub struct SerialSink {
+    port: Box<dyn serialport::SerialPort>,
+    name: String,
+}
+
+impl SerialSink {
+    pub fn open(device: &str, baud: u32) -> Result<SerialSink, serialport::Error> {
+        let port = serialport::new(device, baud)
+            .timeout(std::time::Duration::from_secs(2))
+            .open()?;
+        Ok(SerialSink::from_port(
+            port,
+            format!("serial {device} @ {baud}"),
+        ))
+    }
+
+    pub fn from_port(port: Box<dyn serialport::SerialPort>, name: String) -> SerialSink {
+        SerialSink { port, name }
+    }
+}
+
+impl Sink for SerialSink {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+    fn send(&mut self, outcome: &Outcome) -> std::io::Result<()> {
+        self.port
+            .write_all(&framing::frame(&outcome.packet().encode()))
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.port.flush()
+    }
+}
+
+/// JSON lines to a file or stdout, the same fields as the packet for humans.
+pub struct JsonlSink {
+    out: Box<dyn Write + Send>,
+    name: String,
+    extras: json::Extras,
+    opacity_shape: (usize, usize),
+}
+
+impl JsonlSink {
+    pub fn new(
+        out: Box<dyn Write + Send>,
+        name: String,
+        extras: json::Extras,
+        opacity_shape: (usize, usize),
+    ) -> JsonlSink {
+        JsonlSink {
+            out,
+            name,
+            extras,
+            opacity_shape,
+        }
+    }
+}
+
+impl Sink for JsonlSink {
+    fn name(&self) -> String {
+        format!("jsonl {}", self.name)
+    }
+    fn send(&mut self, o: &Outcome) -> std::io::Result<()> {
+        let mut v = json::inference_line(
+            &o.origin,
+            o.frame_size,
+            &o.person_box,
+            &o.inference,
+            self.opacity_shape,
+            self.extras,
+        );
+        if let Some(map) = v.as_object_mut() {
+            let p = o.packet();
+            map.insert("sequence".into(), p.sequence.into());
+            map.insert("capture_us".into(), p.capture_us.into());
+            map.insert("latency_us".into(), p.latency_us.into());
+            map.insert("flags".into(), p.flags.into());
+        }
+        writeln!(self.out, "{v}")?;
+        self.out.flush()
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}

@@ -1,0 +1,309 @@
+//! The live pipeline: capture → inference → output, each on its own thread, joined by
+//! bounded queues. A live source is never made to wait: when inference (or a slow
+//! serial line) falls behind, the oldest queued item is dropped and counted, never the
+//! newest. Files are read at the pace of inference and lose nothing.
+
+pub mod queue;
+pub mod stats;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::capture::{Frame, FrameSource};
+use crate::crop::PersonBox;
+use crate::engine::Engine;
+use crate::output::{Outcome, Sink};
+use queue::LatestQueue;
+use stats::LatencyStats;
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Stop after this many captured frames.
+    pub frames: Option<u64>,
+    /// Frames waiting for inference (and outcomes waiting for the sinks).
+    pub queue: usize,
+    pub view_deg: f64,
+    /// A fixed person box; None: the centre square of each frame.
+    pub person_box: Option<PersonBox>,
+    /// How often to log a stats line (zero: never).
+    pub stats_every: Duration,
+}
+
+/// Frame counters, readable while the pipeline runs.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub captured: AtomicU64,
+    /// Frames the source could not deliver (undecodable), skipped.
+    pub bad_frames: AtomicU64,
+    pub processed: AtomicU64,
+    /// Frames whose inference failed (e.g. the box does not fit the frame).
+    pub failed: AtomicU64,
+    pub sent: AtomicU64,
+    pub send_errors: AtomicU64,
+    pub reconnects: AtomicU64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Summary {
+    pub captured: u64,
+    pub bad_frames: u64,
+    pub processed: u64,
+    pub failed: u64,
+    /// Dropped before inference (oldest first) because inference was behind.
+    pub dropped_before_inference: u64,
+    /// Dropped before the sinks because output was behind.
+    pub dropped_before_output: u64,
+    pub sent: u64,
+    pub send_errors: u64,
+    pub reconnects: u64,
+    pub seconds: f64,
+    #[serde(skip)]
+    pub latency: LatencyStats,
+}
+
+impl Summary {
+    pub fn dropped(&self) -> u64 {
+        self.dropped_before_inference + self.dropped_before_output
+    }
+
+    pub fn report(&self) -> String {
+        let fps = self.processed as f64 / self.seconds.max(1e-9);
+        format!(
+            "frames: captured {}, processed {} ({fps:.1}/s), dropped {} (before inference {}, before output {}), \
+             failed {}, unreadable {}, sent {} (send errors {}), reconnects {}, in {:.1} s\n{}",
+            self.captured,
+            self.processed,
+            self.dropped(),
+            self.dropped_before_inference,
+            self.dropped_before_output,
+            self.failed,
+            self.bad_frames,
+            self.sent,
+            self.send_errors,
+            self.reconnects,
+            self.seconds,
+            self.latency.table()
+        )
+    }
+}
+
+/// Backoff between reconnect attempts: doubles from 100 ms up to 5 s.
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(100u64.saturating_mul(1 << attempt.min(6)).min(5_000))
+}
+
+struct Captured {
+    index: u64,
+    frame: Frame,
+}
+
+/// Run until the source ends, `frames` are captured, or `stop` is raised (Ctrl-C);
+/// then drain the queues, flush every sink and return the summary.
+pub fn run(
+    mut source: Box<dyn FrameSource>,
+    engine: Arc<Engine>,
+    mut sinks: Vec<Box<dyn Sink>>,
+    opts: RunOptions,
+    stop: Arc<AtomicBool>,
+) -> Summary {
+    let started = Instant::now();
+    let counters = Arc::new(Counters::default());
+    let frames_q: Arc<LatestQueue<Captured>> = Arc::new(LatestQueue::new(opts.queue));
+    let out_q: Arc<LatestQueue<Outcome>> = Arc::new(LatestQueue::new(opts.queue.max(4)));
+    let latency = Arc::new(Mutex::new(LatencyStats::default()));
+    tracing::info!("source: {}", source.describe());
+
+    // Capture thread: the camera's pace.
+    let capture = {
+        let (q, c, stop) = (frames_q.clone(), counters.clone(), stop.clone());
+        let limit = opts.frames;
+        std::thread::Builder::new()
+            .name("capture".into())
+            .spawn(move || {
+                let live = source.is_live();
+                let mut index = 0u64;
+                let mut attempt = 0u32;
+                while !stop.load(Ordering::Relaxed) && limit.is_none_or(|n| index < n) {
+                    match source.next_frame() {
+                        Ok(Some(frame)) => {
+                            attempt = 0;
+                            c.captured.fetch_add(1, Ordering::Relaxed);
+                            let item = Captured { index, frame };
+                            index += 1;
+                            if live {
+                                q.push(item);
+                            } else if q.push_wait(item).is_err() {
+                                break;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) if e.is_disconnect() => {
+                            let wait = backoff(attempt);
+                            tracing::warn!("{e}; reconnecting in {:.1} s", wait.as_secs_f64());
+                            std::thread::sleep(wait);
+                            attempt += 1;
+                            match source.reconnect() {
+                                Ok(()) => {
+                                    c.reconnects.fetch_add(1, Ordering::Relaxed);
+                                    tracing::warn!("reconnected: {}", source.describe());
+                                }
+                                Err(e) => tracing::debug!("reconnect failed: {e}"),
+                            }
+                        }
+                        Err(e) => {
+                            c.bad_frames.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!("skipping a frame: {e}");
+                        }
+                    }
+                }
+                q.close();
+            })
+            .expect("spawn capture thread")
+    };
+
+    // Output thread: sinks may be slow (a serial line); they never hold up inference.
+    let output = {
+        let (q, c) = (out_q.clone(), counters.clone());
+        std::thread::Builder::new()
+            .name("output".into())
+            .spawn(move || {
+                let mut warned = vec![false; sinks.len()];
+                while let Some(o) = pop_until_closed(&q) {
+                    let mut ok = true;
+                    for (sink, warned) in sinks.iter_mut().zip(warned.iter_mut()) {
+                        if let Err(e) = sink.send(&o) {
+                            ok = false;
+                            c.send_errors.fetch_add(1, Ordering::Relaxed);
+                            if !*warned {
+                                tracing::warn!(
+                                    "{}: {e} (further errors counted, not logged)",
+                                    sink.name()
+                                );
+                                *warned = true;
+                            }
+                        }
+                    }
+                    if ok {
+                        c.sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                for sink in sinks.iter_mut() {
+                    if let Err(e) = sink.flush() {
+                        tracing::warn!("{}: flush failed: {e}", sink.name());
+                    }
+                }
+            })
+            .expect("spawn output thread")
+    };
+
+    // Inference on this thread.
+    let random = engine.bundle.manifest.is_random();
+    let mut last_stats = Instant::now();
+    while let Some(Captured { index, frame }) = pop_until_closed(&frames_q) {
+        let (w, h) = frame.image.dimensions();
+        let (bx, default_box) = match opts.person_box {
+            Some(b) => (b, false),
+            None => (PersonBox::centre_square(w, h), true),
+        };
+        let result = bx
+            .check_inside(w, h)
+            .map_err(|e| e.to_string())
+            .and_then(|()| {
+                engine
+                    .infer(&frame.image, &bx, opts.view_deg)
+                    .map_err(|e| e.to_string())
+            });
+        match result {
+            Ok(inference) => {
+                counters.processed.fetch_add(1, Ordering::Relaxed);
+                let latency_ms = frame.captured.elapsed().as_secs_f64() * 1e3;
+                {
+                    let mut l = latency.lock().unwrap_or_else(|p| p.into_inner());
+                    let t = &inference.times;
+                    l.record("queue", latency_ms - t.total);
+                    for (stage, ms) in [
+                        ("preprocess", t.preprocess),
+                        ("encoder", t.encoder),
+                        ("field", t.field),
+                        ("render", t.render),
+                        ("head", t.head),
+                        ("inference", t.total),
+                        ("capture→out", latency_ms),
+                    ] {
+                        l.record(stage, ms);
+                    }
+                }
+                out_q.push(Outcome {
+                    sequence: index as u32,
+                    origin: frame.origin,
+                    frame_size: (w, h),
+                    person_box: bx,
+                    default_box,
+                    inference,
+                    captured_at: frame.captured_at,
+                    latency_us: (latency_ms * 1e3) as u32,
+                    random_weights: random,
+                });
+            }
+            Err(e) => {
+                counters.failed.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("{}: {e}", frame.origin);
+            }
+        }
+        if !opts.stats_every.is_zero() && last_stats.elapsed() >= opts.stats_every {
+            last_stats = Instant::now();
+            let c = &counters;
+            eprintln!(
+                "[imphmr] captured {} processed {} dropped {} sent {}",
+                c.captured.load(Ordering::Relaxed),
+                c.processed.load(Ordering::Relaxed),
+                frames_q.dropped() + out_q.dropped(),
+                c.sent.load(Ordering::Relaxed)
+            );
+        }
+    }
+    out_q.close();
+    let _ = capture.join();
+    let _ = output.join();
+    let c = &counters;
+    let latency = latency.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    Summary {
+        captured: c.captured.load(Ordering::Relaxed),
+        bad_frames: c.bad_frames.load(Ordering::Relaxed),
+        processed: c.processed.load(Ordering::Relaxed),
+        failed: c.failed.load(Ordering::Relaxed),
+        dropped_before_inference: frames_q.dropped(),
+        dropped_before_output: out_q.dropped(),
+        sent: c.sent.load(Ordering::Relaxed),
+        send_errors: c.send_errors.load(Ordering::Relaxed),
+        reconnects: c.reconnects.load(Ordering::Relaxed),
+        seconds: started.elapsed().as_secs_f64(),
+        latency,
+    }
+}
+
+/// Block until an item comes or the queue is closed and drained.
+fn pop_until_closed<T>(q: &LatestQueue<T>) -> Option<T> {
+    loop {
+        if let Some(item) = q.pop(Duration::from_millis(200)) {
+            return Some(item);
+        }
+        if q.is_closed() {
+            // Closed, but an item may have arrived between pop and the check.
+            return q.pop(Duration::ZERO);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff(0), Duration::from_millis(100));
+        assert_eq!(backoff(1), Duration::from_millis(200));
+        assert_eq!(backoff(20), Duration::from_secs(5));
+    }
+}
