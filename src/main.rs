@@ -103,6 +103,10 @@ struct RunArgs {
     /// Person box in pixels, x,y,w,h [default: centre square of each frame]
     #[arg(long = "box", value_name = "X,Y,W,H", allow_hyphen_values = true)]
     person_box: Option<PersonBox>,
+    /// Follow the person: each crop is centred and sized from the last result (its
+    /// weak-perspective camera), smoothed, and reset to the centre square when lost
+    #[arg(long, conflicts_with = "person_box")]
+    track: bool,
     /// Render the feature field from this yaw, degrees
     #[arg(
         long,
@@ -336,6 +340,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let engine = Arc::new(load_engine(&args.model)?);
     let sinks = open_sinks(&args, &engine)?;
     let source = open_source(&args)?;
+    eprintln!("reading: {}", source.describe());
     for s in &sinks {
         eprintln!("output: {}", s.name());
     }
@@ -351,6 +356,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         view_deg: args.view_deg,
         person_box: args.person_box,
         stats_every: std::time::Duration::from_secs_f64(args.stats_every.max(0.0)),
+        track: args.track,
     };
     let summary = pipeline::run(source, engine, sinks, opts, stop);
     eprint!("{}", summary.report());

@@ -297,3 +297,103 @@ fn receive_py_decodes_rust_serial_frames_and_recovers() {
         .sum();
     assert_eq!(rejects, 2, "the noise and the corrupted frame: {c}");
 }
+
+#[test]
+fn sigterm_stops_cleanly_with_a_summary() {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    let addr = socket.local_addr().unwrap().to_string();
+    let child = imphmr()
+        .args([
+            "run",
+            "--model",
+            "models/small",
+            "--source",
+            "models/samples",
+            "--loop",
+        ])
+        .args(["--udp", &addr, "--stats-every", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    for _ in 0..2 {
+        socket
+            .recv(&mut buf)
+            .expect("packets flow before the signal");
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "clean exit on SIGTERM: {:?}",
+        out.status
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("frames: captured") && stderr.contains("p50"),
+        "{stderr}"
+    );
+    // Everything processed was sent: nothing is lost at shutdown.
+    let num = |key: &str| -> u64 {
+        let at = stderr.find(key).unwrap() + key.len();
+        stderr[at..]
+            .trim_start()
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(num("processed"), num("sent"), "{stderr}");
+}
+
+#[test]
+fn track_moves_the_box_after_the_first_frame() {
+    let o = imphmr()
+        .args([
+            "run",
+            "--model",
+            "models/small",
+            "--source",
+            "models/samples/astronaut.png",
+            "--loop",
+        ])
+        .args([
+            "--frames",
+            "3",
+            "--track",
+            "--jsonl",
+            "-",
+            "--stats-every",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let boxes: Vec<Vec<f32>> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| f32s(&serde_json::from_str::<Value>(l).unwrap()["box"]))
+        .collect();
+    assert_eq!(boxes.len(), 3);
+    assert_eq!(
+        boxes[0],
+        vec![0.0, 0.0, 512.0, 512.0],
+        "starts at the centre square"
+    );
+    assert_ne!(boxes[1], boxes[0], "then follows the result");
+    for b in &boxes {
+        assert!(
+            b[0] >= 0.0 && b[1] >= 0.0 && b[0] + b[2] <= 512.0 && b[1] + b[3] <= 512.0,
+            "{b:?}"
+        );
+    }
+}

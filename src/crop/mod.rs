@@ -4,6 +4,8 @@
 //! `crop_normalise`): bilinear at pixel centres, clamped at the image border, f32 with
 //! the same order of operations, so parity holds from the first stage.
 
+pub mod track;
+
 use std::fmt;
 use std::str::FromStr;
 

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::capture::{Frame, FrameSource};
+use crate::crop::track::Tracker;
 use crate::crop::PersonBox;
 use crate::engine::Engine;
 use crate::output::{Outcome, Sink};
@@ -28,6 +29,8 @@ pub struct RunOptions {
     pub person_box: Option<PersonBox>,
     /// How often to log a stats line (zero: never).
     pub stats_every: Duration,
+    /// Without a fixed box: follow the last result instead of the centre square.
+    pub track: bool,
 }
 
 /// Frame counters, readable while the pipeline runs.
@@ -112,7 +115,6 @@ pub fn run(
     let frames_q: Arc<LatestQueue<Captured>> = Arc::new(LatestQueue::new(opts.queue));
     let out_q: Arc<LatestQueue<Outcome>> = Arc::new(LatestQueue::new(opts.queue.max(4)));
     let latency = Arc::new(Mutex::new(LatencyStats::default()));
-    tracing::info!("source: {}", source.describe());
 
     // Capture thread: the camera's pace.
     let capture = {
@@ -199,11 +201,16 @@ pub fn run(
 
     // Inference on this thread.
     let random = engine.bundle.manifest.is_random();
+    let mut tracker = Tracker::new(engine.bundle.mean.cam[0] as f64);
     let mut last_stats = Instant::now();
     while let Some(Captured { index, frame }) = pop_until_closed(&frames_q) {
         let (w, h) = frame.image.dimensions();
         let (bx, default_box) = match opts.person_box {
             Some(b) => (b, false),
+            None if opts.track => {
+                let (b, tracked) = tracker.next_box(w, h);
+                (b, !tracked)
+            }
             None => (PersonBox::centre_square(w, h), true),
         };
         let result = bx
@@ -217,6 +224,11 @@ pub fn run(
         match result {
             Ok(inference) => {
                 counters.processed.fetch_add(1, Ordering::Relaxed);
+                if opts.track {
+                    let a = &inference.rendered.opacity;
+                    let mean_opacity = a.iter().sum::<f32>() / a.len().max(1) as f32;
+                    tracker.update(&bx, inference.regressed.cam, mean_opacity, w, h);
+                }
                 let latency_ms = frame.captured.elapsed().as_secs_f64() * 1e3;
                 {
                     let mut l = latency.lock().unwrap_or_else(|p| p.into_inner());
@@ -247,6 +259,7 @@ pub fn run(
                 });
             }
             Err(e) => {
+                tracker.lose();
                 counters.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!("{}: {e}", frame.origin);
             }
