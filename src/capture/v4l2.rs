@@ -122,8 +122,11 @@ fn connect(cfg: &V4l2Config) -> Result<Open, CaptureError> {
         fmt.fourcc,
         fps
     );
-    let stream = Stream::with_buffers(&device, Type::VideoCapture, 4)
+    let mut stream = Stream::with_buffers(&device, Type::VideoCapture, 4)
         .map_err(|e| dev_err(path, "cannot start streaming", e))?;
+    // A camera that stops delivering (unplugged, wedged) must surface as an error to
+    // reconnect from, not as a capture thread blocked forever.
+    stream.set_timeout(std::time::Duration::from_secs(3));
     Ok(Open {
         stream,
         _device: device,
