@@ -397,3 +397,83 @@ fn track_moves_the_box_after_the_first_frame() {
         );
     }
 }
+
+fn mjpeg_of_samples() -> Vec<u8> {
+    let mut out = vec![];
+    for f in &samples()[..3] {
+        let img = image::open(f).unwrap().to_rgb8();
+        let mut jpg = std::io::Cursor::new(vec![]);
+        img.write_to(&mut jpg, image::ImageFormat::Jpeg).unwrap();
+        out.extend(jpg.into_inner());
+    }
+    out
+}
+
+#[test]
+fn mjpeg_file_and_stdin_sources() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("clip.mjpeg");
+    std::fs::write(&file, mjpeg_of_samples()).unwrap();
+    // A file is read at inference's pace: every frame is processed.
+    let o = imphmr()
+        .args([
+            "run",
+            "--model",
+            "models/small",
+            "--source",
+            file.to_str().unwrap(),
+            "--stats-every",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lines: Vec<Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[1]["image_size"], serde_json::json!([640, 480]));
+    // stdin is live: frames may be dropped (oldest first), but all are captured and
+    // what comes out is in order.
+    let mut child = imphmr()
+        .args([
+            "run",
+            "--model",
+            "models/small",
+            "--source",
+            "-",
+            "--stats-every",
+            "0",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&mjpeg_of_samples())
+        .unwrap();
+    let o = finish(child);
+    let seqs: Vec<u64> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["sequence"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        !seqs.is_empty() && seqs.windows(2).all(|w| w[0] < w[1]),
+        "{seqs:?}"
+    );
+    assert!(
+        seqs.contains(&2),
+        "the newest frame is never the one dropped: {seqs:?}"
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("captured 3"));
+}
