@@ -15,7 +15,7 @@ use crate::crop::track::Tracker;
 use crate::crop::PersonBox;
 use crate::engine::Engine;
 use crate::output::{Outcome, Sink};
-use queue::LatestQueue;
+use queue::{CloseOnDrop, LatestQueue};
 use stats::LatencyStats;
 
 #[derive(Debug, Clone)]
@@ -123,6 +123,7 @@ pub fn run(
         std::thread::Builder::new()
             .name("capture".into())
             .spawn(move || {
+                let _close = CloseOnDrop(q.clone());
                 let live = source.is_live();
                 let mut index = 0u64;
                 let mut attempt = 0u32;
@@ -159,7 +160,6 @@ pub fn run(
                         }
                     }
                 }
-                q.close();
             })
             .expect("spawn capture thread")
     };

@@ -3,7 +3,7 @@
 //! inference; a robot wants the freshest pose, not a backlog.
 
 use std::collections::VecDeque;
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 pub struct LatestQueue<T> {
@@ -101,10 +101,32 @@ impl<T> LatestQueue<T> {
     }
 }
 
+/// Closes the queue when dropped, also while a producer thread unwinds from a panic, so
+/// the consumer finishes instead of waiting forever.
+pub struct CloseOnDrop<T>(pub Arc<LatestQueue<T>>);
+
+impl<T> Drop for CloseOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
+
+    #[test]
+    fn a_panicking_producer_still_closes_the_queue() {
+        let q: Arc<LatestQueue<u8>> = Arc::new(LatestQueue::new(1));
+        let q2 = q.clone();
+        let t = std::thread::spawn(move || {
+            let _close = CloseOnDrop(q2);
+            panic!("capture bug");
+        });
+        assert!(t.join().is_err());
+        assert!(q.is_closed());
+        assert_eq!(q.pop(Duration::from_secs(5)), None);
+    }
 
     #[test]
     fn drops_the_oldest_never_the_newest() {
