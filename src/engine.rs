@@ -24,6 +24,20 @@ pub struct StageTimes {
     pub total: f64,
 }
 
+impl StageTimes {
+    /// Each stage with its name, and the whole inference as "inference", for stats.
+    pub fn named(&self) -> [(&'static str, f64); 6] {
+        [
+            ("preprocess", self.preprocess),
+            ("encoder", self.encoder),
+            ("field", self.field),
+            ("render", self.render),
+            ("head", self.head),
+            ("inference", self.total),
+        ]
+    }
+}
+
 /// The regressor's raw output.
 #[derive(Debug, Clone)]
 pub struct Regressed {

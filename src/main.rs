@@ -14,6 +14,7 @@ use imphmr::capture::{FrameSource, MjpegStream, Stills};
 use imphmr::crop::PersonBox;
 use imphmr::output::json::{self, Extras};
 use imphmr::output::{JsonlSink, SerialSink, Sink, UdpSink};
+use imphmr::pipeline::stats::LatencyStats;
 use imphmr::pipeline::{self, RunOptions};
 use imphmr::{capture, Engine};
 
@@ -63,6 +64,11 @@ enum Command {
     /// A stats line goes to stderr every few seconds; Ctrl-C or SIGTERM stops cleanly
     /// with the last packet flushed and a summary (frames, drops, latency percentiles).
     Run(RunArgs),
+    /// Time the network on one image: warm-up, then p50/p90/p99 per stage and frames/s
+    ///
+    /// Sequential single-frame latency on this machine, with the bundle given. Run it on
+    /// the board with the threads and power mode you will deploy with (docs/DEPLOY.md).
+    Bench(BenchArgs),
     /// List V4L2 cameras with their pixel formats and frame sizes
     Devices,
     /// Describe a bundle: manifest, each graph's inputs and outputs, parameters, MACs
@@ -70,6 +76,34 @@ enum Command {
         /// Bundle directory (holding imphmr.toml)
         model: PathBuf,
     },
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Bundle directory (holding imphmr.toml)
+    #[arg(long, short, value_name = "DIR", default_value = "models/small")]
+    model: PathBuf,
+    /// Image to run on (centre square crop)
+    #[arg(
+        long,
+        value_name = "IMAGE",
+        default_value = "models/samples/astronaut.png"
+    )]
+    image: PathBuf,
+    /// Timed iterations
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    iters: u32,
+    /// Untimed iterations first (caches, rays for the view, thread pools)
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    warmup: u32,
+    /// Render the feature field from this yaw, degrees
+    #[arg(
+        long,
+        value_name = "D",
+        default_value_t = 0.0,
+        allow_hyphen_values = true
+    )]
+    view_deg: f64,
 }
 
 #[derive(Args)]
@@ -183,6 +217,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Infer(args) => infer(args),
         Command::Run(args) => run(args),
+        Command::Bench(args) => bench(args, threads),
         Command::Devices => devices(),
         Command::Inspect { model } => inspect(&model).map(|_| ExitCode::SUCCESS),
     };
@@ -361,6 +396,46 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     };
     let summary = pipeline::run(source, engine, sinks, opts, stop);
     eprint!("{}", summary.report());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench(args: BenchArgs, threads: usize) -> Result<ExitCode> {
+    let engine = load_engine(&args.model)?;
+    let rgb = capture::load_image(&args.image)?;
+    let (w, h) = rgb.dimensions();
+    let bx = PersonBox::centre_square(w, h);
+    eprintln!(
+        "bench: {} on {} ({}x{}), {} threads, {} {}, {} warm-up + {} timed iterations",
+        engine.bundle.manifest.name,
+        args.image.display(),
+        w,
+        h,
+        threads,
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+        args.warmup,
+        args.iters
+    );
+    for _ in 0..args.warmup {
+        engine.infer(&rgb, &bx, args.view_deg)?;
+    }
+    let mut stats = LatencyStats::default();
+    let started = std::time::Instant::now();
+    for i in 0..args.iters {
+        let times = engine.infer(&rgb, &bx, args.view_deg)?.times;
+        for (stage, ms) in times.named() {
+            stats.record(stage, ms);
+        }
+        if (i + 1) % 10 == 0 {
+            eprintln!("  {} / {}", i + 1, args.iters);
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    print!("{}", stats.table());
+    println!(
+        "frames per second (sequential, single-frame latency): {:.1}",
+        args.iters as f64 / secs.max(1e-9)
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -387,3 +387,36 @@ fn box_outside_the_image_is_refused_per_image() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("x,y,w,h"));
 }
+
+#[test]
+fn bench_prints_percentiles_per_stage_and_fps() {
+    let o = imphmr(&[
+        "bench",
+        "--model",
+        "models/small",
+        "--iters",
+        "3",
+        "--warmup",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    for s in [
+        "encoder",
+        "field",
+        "render",
+        "head",
+        "inference",
+        "p50",
+        "p99",
+        "frames per second",
+    ] {
+        assert!(out.contains(s), "bench output lacks {s:?}:\n{out}");
+    }
+    let enc = out.lines().find(|l| l.starts_with("encoder")).unwrap();
+    assert_eq!(
+        enc.split_whitespace().nth(1),
+        Some("3"),
+        "3 timed iterations: {enc}"
+    );
+}

@@ -232,19 +232,11 @@ pub fn run(
                 let latency_ms = frame.captured.elapsed().as_secs_f64() * 1e3;
                 {
                     let mut l = latency.lock().unwrap_or_else(|p| p.into_inner());
-                    let t = &inference.times;
-                    l.record("queue", latency_ms - t.total);
-                    for (stage, ms) in [
-                        ("preprocess", t.preprocess),
-                        ("encoder", t.encoder),
-                        ("field", t.field),
-                        ("render", t.render),
-                        ("head", t.head),
-                        ("inference", t.total),
-                        ("capture→out", latency_ms),
-                    ] {
+                    l.record("queue", latency_ms - inference.times.total);
+                    for (stage, ms) in inference.times.named() {
                         l.record(stage, ms);
                     }
+                    l.record("capture→out", latency_ms);
                 }
                 out_q.push(Outcome {
                     sequence: index as u32,
