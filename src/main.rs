@@ -78,11 +78,27 @@ enum Command {
     },
 }
 
+/// What every network command takes: the bundle and the viewing direction.
 #[derive(Args)]
-struct BenchArgs {
+struct NetArgs {
     /// Bundle directory (holding imphmr.toml)
     #[arg(long, short, value_name = "DIR", default_value = "models/small")]
     model: PathBuf,
+    /// Render the feature field from this yaw, degrees about the body's vertical axis
+    /// (0: the input view)
+    #[arg(
+        long,
+        value_name = "D",
+        default_value_t = 0.0,
+        allow_hyphen_values = true
+    )]
+    view_deg: f64,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    #[command(flatten)]
+    net: NetArgs,
     /// Image to run on (centre square crop)
     #[arg(
         long,
@@ -96,21 +112,12 @@ struct BenchArgs {
     /// Untimed iterations first (caches, rays for the view, thread pools)
     #[arg(long, value_name = "N", default_value_t = 5)]
     warmup: u32,
-    /// Render the feature field from this yaw, degrees
-    #[arg(
-        long,
-        value_name = "D",
-        default_value_t = 0.0,
-        allow_hyphen_values = true
-    )]
-    view_deg: f64,
 }
 
 #[derive(Args)]
 struct RunArgs {
-    /// Bundle directory (holding imphmr.toml)
-    #[arg(long, short, value_name = "DIR", default_value = "models/small")]
-    model: PathBuf,
+    #[command(flatten)]
+    net: NetArgs,
     /// Where frames come from: a V4L2 device (/dev/videoN), an image file, a folder of
     /// images, an MJPEG file, or - for an MJPEG stream on stdin (e.g. from ffmpeg)
     /// [default: /dev/video0 if present, else the bundled sample images]
@@ -141,14 +148,6 @@ struct RunArgs {
     /// weak-perspective camera), smoothed, and reset to the centre square when lost
     #[arg(long, conflicts_with = "person_box")]
     track: bool,
-    /// Render the feature field from this yaw, degrees
-    #[arg(
-        long,
-        value_name = "D",
-        default_value_t = 0.0,
-        allow_hyphen_values = true
-    )]
-    view_deg: f64,
     /// Send one packet per frame as a UDP datagram to HOST:PORT (docs/PROTOCOL.md)
     #[arg(long, value_name = "HOST:PORT")]
     udp: Vec<String>,
@@ -171,24 +170,14 @@ struct RunArgs {
 
 #[derive(Args)]
 struct InferArgs {
-    /// Bundle directory (holding imphmr.toml)
-    #[arg(long, short, value_name = "DIR", default_value = "models/small")]
-    model: PathBuf,
+    #[command(flatten)]
+    net: NetArgs,
     /// Person box in pixels, x,y,w,h (top-left corner, size) [default: centre square]
     ///
     /// The box is resized to the network's square input as given: pass a square box to
     /// keep the body's proportions. It must lie inside the image.
     #[arg(long = "box", value_name = "X,Y,W,H", allow_hyphen_values = true)]
     person_box: Option<PersonBox>,
-    /// Render the feature field from this yaw, degrees about the body's vertical axis
-    /// (0: the input view)
-    #[arg(
-        long,
-        value_name = "D",
-        default_value_t = 0.0,
-        allow_hyphen_values = true
-    )]
-    view_deg: f64,
     /// Also print θ as 3×3 rotation matrices (row-major), key "rotmat"
     #[arg(long)]
     rotmat: bool,
@@ -242,7 +231,7 @@ fn load_engine(dir: &std::path::Path) -> Result<Engine> {
 }
 
 fn infer(args: InferArgs) -> Result<ExitCode> {
-    let engine = load_engine(&args.model)?;
+    let engine = load_engine(&args.net.model)?;
     let f = &engine.bundle.manifest.field;
     let extras = Extras {
         rotmat: args.rotmat,
@@ -259,7 +248,7 @@ fn infer(args: InferArgs) -> Result<ExitCode> {
                 .person_box
                 .unwrap_or_else(|| PersonBox::centre_square(w, h));
             bx.check_inside(w, h).with_context(|| shown.clone())?;
-            let inf = engine.infer(&rgb, &bx, args.view_deg)?;
+            let inf = engine.infer(&rgb, &bx, args.net.view_deg)?;
             Ok(json::inference_line(
                 &shown,
                 (w, h),
@@ -373,7 +362,7 @@ fn open_sinks(args: &RunArgs, engine: &Engine) -> Result<Vec<Box<dyn Sink>>> {
 }
 
 fn run(args: RunArgs) -> Result<ExitCode> {
-    let engine = Arc::new(load_engine(&args.model)?);
+    let engine = Arc::new(load_engine(&args.net.model)?);
     let sinks = open_sinks(&args, &engine)?;
     let source = open_source(&args)?;
     eprintln!("reading: {}", source.describe());
@@ -389,7 +378,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let opts = RunOptions {
         frames: args.frames,
         queue: args.queue.max(1),
-        view_deg: args.view_deg,
+        view_deg: args.net.view_deg,
         person_box: args.person_box,
         stats_every: std::time::Duration::from_secs_f64(args.stats_every.max(0.0)),
         track: args.track,
@@ -400,7 +389,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
 }
 
 fn bench(args: BenchArgs, threads: usize) -> Result<ExitCode> {
-    let engine = load_engine(&args.model)?;
+    let engine = load_engine(&args.net.model)?;
     let rgb = capture::load_image(&args.image)?;
     let (w, h) = rgb.dimensions();
     let bx = PersonBox::centre_square(w, h);
@@ -417,12 +406,12 @@ fn bench(args: BenchArgs, threads: usize) -> Result<ExitCode> {
         args.iters
     );
     for _ in 0..args.warmup {
-        engine.infer(&rgb, &bx, args.view_deg)?;
+        engine.infer(&rgb, &bx, args.net.view_deg)?;
     }
     let mut stats = LatencyStats::default();
     let started = std::time::Instant::now();
     for i in 0..args.iters {
-        let times = engine.infer(&rgb, &bx, args.view_deg)?.times;
+        let times = engine.infer(&rgb, &bx, args.net.view_deg)?.times;
         for (stage, ms) in times.named() {
             stats.record(stage, ms);
         }
