@@ -87,7 +87,12 @@ impl Engine {
     pub fn load(dir: &Path) -> Result<Engine, ModelError> {
         let bundle = Bundle::load(dir)?;
         let m = &bundle.manifest;
-        let renderer = CpuRenderer::new(m.field.clone(), m.encoder.latent_dim);
+        let renderer = CpuRenderer::new(
+            m.field.clone(),
+            m.encoder.latent_dim,
+            &bundle.field_model,
+            &bundle.field.path,
+        )?;
         Ok(Engine { bundle, renderer })
     }
 
@@ -111,7 +116,12 @@ impl Engine {
         z: &[f32],
         view_deg: f64,
     ) -> Result<(Rendered, crate::field::FieldTimes), ModelError> {
-        self.renderer.render(&self.bundle.field, z, view_deg)
+        self.renderer.render(z, view_deg)
+    }
+
+    /// The field renderer (per-view caches, the unsplit reference path).
+    pub fn renderer(&self) -> &CpuRenderer {
+        &self.renderer
     }
 
     /// Head: F, A and z → pose (6D per joint), β, camera, from the mean parameters.

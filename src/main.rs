@@ -516,5 +516,18 @@ fn inspect(dir: &std::path::Path) -> Result<()> {
         total.0,
         total.1 as f64 / 1e6
     );
+    // What the renderer actually runs per frame (field::split).
+    let view = engine.renderer().view(0.0)?;
+    let rows = view.inputs.rows();
+    println!();
+    println!(
+        "field per frame (view 0): {} of {} samples inside the box ({:.0} %), {:.1} MMAC; \
+         {:.1} MMAC once per view for the point and direction parts",
+        rows,
+        f.num_samples(),
+        100.0 * rows as f64 / f.num_samples().max(1) as f64,
+        view.frame_macs as f64 / 1e6,
+        engine.renderer().view_macs(&view) as f64 / 1e6
+    );
     Ok(())
 }

@@ -201,3 +201,40 @@ fn views_really_differ() {
     let (b, _) = e.render(&g.f32s("z"), 90.0).unwrap();
     assert!(max_err(&a.feature_map, &b.feature_map) > 1e-2);
 }
+
+#[test]
+fn split_field_equals_the_whole_graph() {
+    // The per-view precompute and the skipped samples must change nothing: the frame
+    // part on cached values equals the field graph run whole on the same samples.
+    let e = engine();
+    for g in goldens() {
+        let z = g.f32s("z");
+        let (split, _) = e.render(&z, g.view()).unwrap();
+        let whole = e
+            .renderer()
+            .render_unsplit(&e.bundle.field, &z, g.view())
+            .unwrap();
+        check_close(&g, "split F", &split.feature_map, &whole.feature_map);
+        check_close(&g, "split A", &split.opacity, &whole.opacity);
+    }
+}
+
+fn check_close(golden: &Golden, what: &str, got: &[f32], want: &[f32]) {
+    let err = max_err(got, want);
+    eprintln!("{:<24} {:<12} max |err| = {err:.2e}", golden.name, what);
+    assert!(err <= 1e-6, "{}: {what} differs by {err:.3e}", golden.name);
+}
+
+#[test]
+fn split_field_does_less_work_per_frame() {
+    let e = engine();
+    let f = &e.bundle.manifest.field;
+    let view = e.renderer().view(0.0).unwrap();
+    let rows = view.inputs.rows();
+    assert!(rows > 0 && rows < f.num_samples(), "{rows} samples kept");
+    // Fewer MACs per kept sample than the whole graph: the point and direction parts
+    // are precomputed.
+    let whole_per_sample = e.bundle.field.info.macs / f.num_samples() as u64;
+    assert!(view.frame_macs < whole_per_sample * rows as u64);
+    assert!(e.renderer().view_macs(&view) > 0);
+}

@@ -8,16 +8,22 @@ use crate::model::FieldSpec;
 
 /// Everything the field graph and the renderer need for one φ; depends on the
 /// manifest and φ only, so it is computed once per view and reused for every frame.
+///
+/// Only samples inside the field's box are kept (outside it σ = 0: such a sample has
+/// α = 0 and changes neither the colour nor the transmittance of its ray). Rows are
+/// ray-major, nearest first.
 #[derive(Debug, Clone)]
 pub struct FieldInputs {
     pub view_deg: f64,
-    /// γ(p / bound) per sample, (rays·samples) × 6·point_freqs, pixel-major.
+    /// γ(p / bound) per kept sample, rows × 6·point_freqs.
     pub points_enc: Vec<f32>,
-    /// γ(d) per sample, (rays·samples) × 6·dir_freqs.
+    /// γ(d) per kept sample, rows × 6·dir_freqs.
     pub dirs_enc: Vec<f32>,
-    /// 1 where the sample lies inside the field's box, else 0 (density forced to 0).
-    pub inside: Vec<f32>,
-    /// Interval length per sample along a ray (the last one is `last_delta`).
+    /// The rows of ray r are `ray_rows[r]..ray_rows[r + 1]`.
+    pub ray_rows: Vec<usize>,
+    /// Depth index of each row along its ray (into `deltas`).
+    pub row_depth: Vec<u32>,
+    /// Interval length per depth along a ray (the last one is `last_delta`).
     pub deltas: Vec<f32>,
 }
 
@@ -73,26 +79,30 @@ impl FieldInputs {
     pub fn new(spec: &FieldSpec, view_deg: f64) -> FieldInputs {
         let (origin, dirs) = ray_directions(spec, view_deg);
         let depths = depths(spec);
-        let n = spec.num_samples();
-        let mut points_enc = Vec::with_capacity(n * spec.point_enc_dim());
-        let mut dirs_enc = Vec::with_capacity(n * spec.dir_enc_dim());
-        let mut inside = Vec::with_capacity(n);
+        let mut points_enc = vec![];
+        let mut dirs_enc = vec![];
+        let mut ray_rows = Vec::with_capacity(dirs.len() + 1);
+        let mut row_depth = vec![];
         let mut dir_block = Vec::with_capacity(spec.dir_enc_dim());
+        ray_rows.push(0);
         for d in &dirs {
             dir_block.clear();
             encode(*d, spec.dir_freqs, &mut dir_block);
-            for &t in &depths {
+            for (k, &t) in depths.iter().enumerate() {
                 let p = [
                     origin[0] + d[0] * t,
                     origin[1] + d[1] * t,
                     origin[2] + d[2] * t,
                 ];
-                let is_in = p.iter().all(|c| c.abs() <= spec.bound);
-                inside.push(if is_in { 1.0 } else { 0.0 });
+                if !p.iter().all(|c| c.abs() <= spec.bound) {
+                    continue;
+                }
                 let pn = [p[0] / spec.bound, p[1] / spec.bound, p[2] / spec.bound];
                 encode(pn, spec.point_freqs, &mut points_enc);
                 dirs_enc.extend_from_slice(&dir_block);
+                row_depth.push(k as u32);
             }
+            ray_rows.push(row_depth.len());
         }
         let mut deltas: Vec<f32> = depths.windows(2).map(|w| (w[1] - w[0]) as f32).collect();
         deltas.push(spec.last_delta as f32);
@@ -100,8 +110,14 @@ impl FieldInputs {
             view_deg,
             points_enc,
             dirs_enc,
-            inside,
+            ray_rows,
+            row_depth,
             deltas,
         }
+    }
+
+    /// Samples kept (inside the box).
+    pub fn rows(&self) -> usize {
+        self.row_depth.len()
     }
 }

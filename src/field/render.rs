@@ -14,17 +14,18 @@ pub struct Rendered {
     pub opacity: Vec<f32>,
 }
 
-/// `sigma` (rays·samples), `feature` (rays·samples × channels), `inside` masks density
-/// outside the field's box, `deltas` (samples).
+/// `sigma` (rows) and `feature` (rows × channels) of the samples a ray keeps: ray r
+/// owns rows `ray_rows[r]..ray_rows[r + 1]`, row i lies at depth `row_depth[i]`, whose
+/// interval is `deltas[row_depth[i]]`. Rays without rows are empty.
 pub fn composite(
     sigma: &[f32],
     feature: &[f32],
-    inside: &[f32],
+    ray_rows: &[usize],
+    row_depth: &[u32],
     deltas: &[f32],
     channels: usize,
 ) -> Rendered {
-    let samples = deltas.len();
-    let rays = sigma.len() / samples;
+    let rays = ray_rows.len() - 1;
     let mut feature_map = vec![0f32; channels * rays];
     let mut opacity = vec![0f32; rays];
     let mut acc = vec![0f32; channels];
@@ -32,10 +33,9 @@ pub fn composite(
         acc.iter_mut().for_each(|a| *a = 0.0);
         let mut transmittance = 1f32;
         let mut total = 0f32;
-        for (k, &delta) in deltas.iter().enumerate() {
-            let ix = r * samples + k;
-            let density = sigma[ix] * inside[ix];
-            let alpha = 1.0 - (-density * delta).exp();
+        for ix in ray_rows[r]..ray_rows[r + 1] {
+            let delta = deltas[row_depth[ix] as usize];
+            let alpha = 1.0 - (-sigma[ix] * delta).exp();
             let w = alpha * transmittance;
             transmittance *= 1.0 - alpha;
             if w == 0.0 {
@@ -65,7 +65,7 @@ mod tests {
     #[test]
     fn opaque_first_sample_hides_the_rest() {
         // One ray, two samples: an opaque first sample takes all the weight.
-        let r = composite(&[1e4, 1.0], &[2.0, 5.0], &[1.0, 1.0], &[1.0, 1.0], 1);
+        let r = composite(&[1e4, 1.0], &[2.0, 5.0], &[0, 2], &[0, 1], &[1.0, 1.0], 1);
         assert!((r.opacity[0] - 1.0).abs() < 1e-6);
         assert!((r.feature_map[0] - 2.0).abs() < 1e-5);
     }
@@ -76,16 +76,35 @@ mod tests {
         let a1 = 1.0 - (-s1 * d).exp();
         let a2 = 1.0 - (-s2 * d).exp();
         let w2 = a2 * (1.0 - a1);
-        let r = composite(&[s1, s2], &[1.0, 3.0, -1.0, 4.0], &[1.0, 1.0], &[d, d], 2);
+        let r = composite(
+            &[s1, s2],
+            &[1.0, 3.0, -1.0, 4.0],
+            &[0, 2],
+            &[0, 1],
+            &[d, d],
+            2,
+        );
         assert!((r.opacity[0] - (a1 + w2)).abs() < 1e-6);
         assert!((r.feature_map[0] - (a1 - w2)).abs() < 1e-6);
         assert!((r.feature_map[1] - (a1 * 3.0 + w2 * 4.0)).abs() < 1e-6);
     }
 
     #[test]
-    fn samples_outside_the_box_are_empty() {
-        let r = composite(&[5.0, 5.0], &[1.0, 1.0], &[0.0, 0.0], &[1.0, 1.0], 1);
-        assert_eq!(r.opacity[0], 0.0);
-        assert_eq!(r.feature_map[0], 0.0);
+    fn skipped_samples_are_the_same_as_empty_ones() {
+        // Ray 0 keeps depths 1 and 3 of 4; ray 1 keeps none. The same ray with every
+        // depth and σ = 0 at the skipped ones must render identically.
+        let (deltas, f) = ([0.2f32, 0.3, 0.4, 1e3], [1.0f32, -2.0]);
+        let kept = composite(&[0.7, 1.5], &f, &[0, 2, 2], &[1, 3], &deltas, 1);
+        let all = composite(
+            &[0.0, 0.7, 0.0, 1.5],
+            &[9.0, f[0], 9.0, f[1]],
+            &[0, 4],
+            &[0, 1, 2, 3],
+            &deltas,
+            1,
+        );
+        assert_eq!(kept.feature_map[0], all.feature_map[0]);
+        assert_eq!(kept.opacity[0], all.opacity[0]);
+        assert_eq!((kept.feature_map[1], kept.opacity[1]), (0.0, 0.0));
     }
 }

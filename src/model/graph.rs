@@ -153,8 +153,44 @@ fn show(dims: &[String]) -> String {
     format!("[{}]", dims.join(", "))
 }
 
+/// The symbol free dimensions are loaded with (the field's sample axis).
+pub const FREE_DIM: &str = "N";
+
 impl Graph {
+    /// Load, check and optimise a graph for tract's CPU kernels.
     pub fn load(path: &Path, bytes: &[u8], spec: &GraphSpec) -> Result<Graph, ModelError> {
+        let (typed, info) = Graph::load_decluttered(path, bytes, spec)?;
+        Graph::from_decluttered(path, info, typed)
+    }
+
+    /// Optimise a checked, decluttered graph into a runnable plan.
+    pub fn from_decluttered(
+        path: &Path,
+        info: GraphInfo,
+        typed: TypedModel,
+    ) -> Result<Graph, ModelError> {
+        let plan = typed
+            .into_optimized()
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| ModelError::Onnx {
+                path: path.to_path_buf(),
+                field: "optimising",
+                msg: format!("{e:#}").replace('\n', " "),
+            })?;
+        Ok(Graph {
+            path: path.to_path_buf(),
+            info,
+            plan,
+        })
+    }
+
+    /// Read a graph and check it against the manifest's shapes; free dimensions stay
+    /// symbolic ([`FREE_DIM`]), so the plan runs on any number of field samples.
+    pub fn load_decluttered(
+        path: &Path,
+        bytes: &[u8],
+        spec: &GraphSpec,
+    ) -> Result<(TypedModel, GraphInfo), ModelError> {
         let shape_err = |tensor: &str, msg: String| ModelError::Shape {
             path: path.to_path_buf(),
             tensor: tensor.to_string(),
@@ -164,6 +200,7 @@ impl Graph {
             .model_for_read(&mut &bytes[..])
             .map_err(|e| onnx_err(path, spec, e))?;
 
+        let free = model.symbols.sym(FREE_DIM);
         // Inputs: same names, same order, declared dims agree with the manifest.
         let names: Vec<String> = model
             .input_outlets()
@@ -213,9 +250,16 @@ impl Graph {
                     ),
                 ));
             }
-            let concrete: TVec<usize> = t.dims.iter().map(|d| d.size()).collect();
+            let dims: TVec<TDim> = t
+                .dims
+                .iter()
+                .map(|d| match d {
+                    Dim::Fixed(n) => n.to_dim(),
+                    Dim::Free(_) => free.to_dim(),
+                })
+                .collect();
             model
-                .set_input_fact(ix, f32::fact(concrete).into())
+                .set_input_fact(ix, f32::fact(dims).into())
                 .map_err(|e| onnx_err(path, spec, e))?;
         }
 
@@ -242,7 +286,14 @@ impl Graph {
                 .outlet_fact(outlet)
                 .map_err(|e| onnx_err(path, spec, e))?;
             let shape: Vec<String> = fact.shape.iter().map(|d| d.to_string()).collect();
-            let want: Vec<String> = t.dims.iter().map(|d| d.size().to_string()).collect();
+            let want: Vec<String> = t
+                .dims
+                .iter()
+                .map(|d| match d {
+                    Dim::Fixed(n) => n.to_string(),
+                    Dim::Free(_) => FREE_DIM.to_string(),
+                })
+                .collect();
             if shape != want {
                 return Err(shape_err(
                     t.name,
@@ -267,23 +318,27 @@ impl Graph {
                 shape: t.dims.iter().map(|d| d.size()).collect(),
             })
             .collect();
-        let (params, macs) = count_params_and_macs(&typed).map_err(|e| onnx_err(path, spec, e))?;
+        // MACs at the manifest's sizes: every free dimension at its nominal size.
+        let nominal = spec
+            .inputs
+            .iter()
+            .flat_map(|t| &t.dims)
+            .find_map(|d| match d {
+                Dim::Free(n) => Some(*n),
+                Dim::Fixed(_) => None,
+            })
+            .unwrap_or(0);
+        let params = count_params(&typed);
+        let macs = count_macs(&typed, nominal).map_err(|e| onnx_err(path, spec, e))?;
         let nodes = typed.nodes().len();
-        let plan = typed
-            .into_optimized()
-            .and_then(|m| m.into_runnable())
-            .map_err(|e| onnx_err(path, spec, e))?;
-        Ok(Graph {
-            path: path.to_path_buf(),
-            info: GraphInfo {
-                inputs,
-                outputs,
-                params,
-                macs,
-                nodes,
-            },
-            plan,
-        })
+        let info = GraphInfo {
+            inputs,
+            outputs,
+            params,
+            macs,
+            nodes,
+        };
+        Ok((typed, info))
     }
 
     /// An f32 output of this graph as a slice.
@@ -307,25 +362,34 @@ impl Graph {
     }
 }
 
-/// Float constants (the weights) and fused multiply-adds per run of a decluttered graph.
-fn count_params_and_macs(model: &TypedModel) -> TractResult<(usize, u64)> {
-    let mut params = 0usize;
+/// Float constants (the weights) of a decluttered graph.
+fn count_params(model: &TypedModel) -> usize {
+    model
+        .nodes()
+        .iter()
+        .filter_map(|node| node.op_as::<Const>())
+        .filter(|k| k.val().datum_type().is_float() && k.val().len() > 1)
+        .map(|k| k.val().len())
+        .sum()
+}
+
+/// Fused multiply-adds of one run of a decluttered graph, with the free dimension
+/// ([`FREE_DIM`]) at `free`.
+pub fn count_macs(model: &TypedModel, free: usize) -> TractResult<u64> {
+    let values = SymbolValues::default().with(&model.symbols.sym(FREE_DIM), free as i64);
     let mut macs = 0u64;
     for node in model.nodes() {
-        if let Some(k) = node.op_as::<Const>() {
-            if k.val().datum_type().is_float() && k.val().len() > 1 {
-                params += k.val().len();
-            }
+        if node.op_is::<Const>() {
             continue;
         }
         let facts = model.node_input_facts(node.id)?;
         for (cost, count) in node.op.cost(&facts)? {
             if let Cost::FMA(_) = cost {
-                macs += count.to_i64().unwrap_or(0).max(0) as u64;
+                macs += count.eval(&values).to_i64().unwrap_or(0).max(0) as u64;
             }
         }
     }
-    Ok((params, macs))
+    Ok(macs)
 }
 
 /// A tensor from a shape and f32 data, for `Graph::run`.

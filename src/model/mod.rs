@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-pub use graph::{tensor, Dim, Graph, GraphInfo, TensorInfo};
+pub use graph::{count_macs, tensor, Dim, Graph, GraphInfo, TensorInfo, FREE_DIM};
 pub use manifest::{EncoderSpec, FieldSpec, HeadSpec, InputSpec, Manifest, Precision};
 
 pub const MANIFEST_FILE: &str = "imphmr.toml";
@@ -68,7 +68,11 @@ pub struct Bundle {
     pub dir: PathBuf,
     pub manifest: Manifest,
     pub encoder: Graph,
+    /// The whole field graph, runnable on any number of samples.
     pub field: Graph,
+    /// The field graph before optimisation, for the renderer to split into its per-view
+    /// and per-frame parts (`field::split`).
+    pub field_model: tract_onnx::prelude::TypedModel,
     pub head: Graph,
     pub mean: MeanParams,
 }
@@ -176,13 +180,17 @@ impl Bundle {
 
         let specs = graph::GraphSpecs::from_manifest(&m);
         let encoder = Graph::load(&dir.join(&m.encoder.file), &enc_bytes, &specs.encoder)?;
-        let field = Graph::load(&dir.join(&m.field.file), &field_bytes, &specs.field)?;
+        let field_path = dir.join(&m.field.file);
+        let (field_model, field_info) =
+            Graph::load_decluttered(&field_path, &field_bytes, &specs.field)?;
+        let field = Graph::from_decluttered(&field_path, field_info, field_model.clone())?;
         let head = Graph::load(&dir.join(&m.head.file), &head_bytes, &specs.head)?;
         Ok(Bundle {
             dir: dir.to_path_buf(),
             manifest: m,
             encoder,
             field,
+            field_model,
             head,
             mean,
         })
