@@ -66,8 +66,11 @@ enum Command {
     Run(RunArgs),
     /// Time the network on one image: warm-up, then p50/p90/p99 per stage and frames/s
     ///
-    /// Sequential single-frame latency on this machine, with the bundle given. Run it on
-    /// the board with the threads and power mode you will deploy with (docs/DEPLOY.md).
+    /// First one frame at a time (single-frame latency per stage: preprocess, encoder,
+    /// field, render, head, output = packet encoding and framing), then the same number
+    /// of frames through `imphmr run`'s capture, inference and output threads (pipelined
+    /// throughput). Run it on the board with the threads and power mode you will deploy
+    /// with (docs/DEPLOY.md); docs/PERFORMANCE.md has this machine's figures.
     Bench(BenchArgs),
     /// List V4L2 cameras with their pixel formats and frame sizes
     Devices,
@@ -389,10 +392,11 @@ fn run(args: RunArgs) -> Result<ExitCode> {
 }
 
 fn bench(args: BenchArgs, threads: usize) -> Result<ExitCode> {
-    let engine = load_engine(&args.net.model)?;
+    let engine = Arc::new(load_engine(&args.net.model)?);
     let rgb = capture::load_image(&args.image)?;
     let (w, h) = rgb.dimensions();
     let bx = PersonBox::centre_square(w, h);
+    let view = args.net.view_deg;
     eprintln!(
         "bench: {} on {} ({}x{}), {} threads, {} {}, {} warm-up + {} timed iterations",
         engine.bundle.manifest.name,
@@ -406,26 +410,86 @@ fn bench(args: BenchArgs, threads: usize) -> Result<ExitCode> {
         args.iters
     );
     for _ in 0..args.warmup {
-        engine.infer(&rgb, &bx, args.net.view_deg)?;
+        engine.infer(&rgb, &bx, view)?;
     }
+
+    // Single-frame latency: one frame at a time through every stage.
     let mut stats = LatencyStats::default();
     let started = std::time::Instant::now();
     for i in 0..args.iters {
-        let times = engine.infer(&rgb, &bx, args.net.view_deg)?.times;
-        for (stage, ms) in times.named() {
+        let inference = engine.infer(&rgb, &bx, view)?;
+        let times = inference.times;
+        let t = std::time::Instant::now();
+        let outcome = bench_outcome(&engine, inference, (w, h), bx);
+        let wire = imphmr::output::framing::frame(&outcome.packet().encode());
+        std::hint::black_box(wire);
+        let output_ms = t.elapsed().as_secs_f64() * 1e3;
+        // Stages in pipeline order, output before the network's total ("inference").
+        let [stages @ .., total] = times.named();
+        for (stage, ms) in stages.into_iter().chain([("output", output_ms), total]) {
             stats.record(stage, ms);
         }
         if (i + 1) % 10 == 0 {
             eprintln!("  {} / {}", i + 1, args.iters);
         }
     }
-    let secs = started.elapsed().as_secs_f64();
-    print!("{}", stats.table());
-    println!(
-        "frames per second (sequential, single-frame latency): {:.1}",
-        args.iters as f64 / secs.max(1e-9)
+    let sequential_fps = args.iters as f64 / started.elapsed().as_secs_f64().max(1e-9);
+
+    // Pipelined throughput: `imphmr run`'s capture, inference and output threads on the
+    // same frame, paced by the pipeline itself.
+    eprintln!("  pipelined: {} frames", args.iters);
+    let sink = Box::new(imphmr::output::DiscardSink::default());
+    let source = capture::Repeat::new(rgb, args.image.display().to_string());
+    let opts = RunOptions {
+        frames: Some(args.iters as u64),
+        queue: 2,
+        view_deg: view,
+        person_box: Some(bx),
+        stats_every: std::time::Duration::ZERO,
+        track: false,
+    };
+    let summary = pipeline::run(
+        Box::new(source),
+        engine,
+        vec![sink],
+        opts,
+        Arc::new(AtomicBool::new(false)),
     );
+
+    print!("{}", stats.table());
+    println!("frames per second (sequential, single-frame latency): {sequential_fps:.1}");
+    println!(
+        "frames per second (pipelined: capture, inference, output threads): {:.1}",
+        summary.processed as f64 / summary.seconds.max(1e-9)
+    );
+    let pipelined = summary.latency.percentiles();
+    if let Some((_, p)) = pipelined.iter().find(|(stage, _)| *stage == "capture→out") {
+        println!(
+            "pipelined capture-to-output latency: p50 {:.2} ms, p99 {:.2} ms",
+            p.p50, p.p99
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the output thread would receive for this inference.
+fn bench_outcome(
+    engine: &Engine,
+    inference: imphmr::engine::Inference,
+    frame_size: (u32, u32),
+    person_box: PersonBox,
+) -> imphmr::output::Outcome {
+    imphmr::output::Outcome {
+        sequence: 0,
+        origin: "bench".into(),
+        frame_size,
+        person_box,
+        default_box: true,
+        inference,
+        captured_at: std::time::SystemTime::now(),
+        latency_us: 0,
+        random_weights: engine.bundle.manifest.is_random(),
+    }
 }
 
 fn devices() -> Result<ExitCode> {

@@ -176,3 +176,26 @@ impl FrameSource for Stills {
         )
     }
 }
+
+/// One image, over and over, as fast as it is taken: `imphmr bench`'s pipelined run
+/// (not live, so nothing is dropped and the pace is the pipeline's).
+pub struct Repeat {
+    image: RgbImage,
+    origin: String,
+}
+
+impl Repeat {
+    pub fn new(image: RgbImage, origin: String) -> Repeat {
+        Repeat { image, origin }
+    }
+}
+
+impl FrameSource for Repeat {
+    fn next_frame(&mut self) -> Result<Option<Frame>, CaptureError> {
+        Ok(Some(Frame::now(self.origin.clone(), self.image.clone())))
+    }
+
+    fn describe(&self) -> String {
+        format!("{} repeated", self.origin)
+    }
+}

@@ -75,6 +75,24 @@ pub trait Sink: Send {
     }
 }
 
+/// Encodes and frames every packet as the serial sink would, then drops it: what
+/// `imphmr bench` times as "output", without a device's pace.
+#[derive(Debug, Default)]
+pub struct DiscardSink {
+    pub bytes: u64,
+}
+
+impl Sink for DiscardSink {
+    fn name(&self) -> String {
+        "discard".into()
+    }
+
+    fn send(&mut self, outcome: &Outcome) -> std::io::Result<()> {
+        self.bytes += framing::frame(&outcome.packet().encode()).len() as u64;
+        Ok(())
+    }
+}
+
 /// One packet per datagram.
 pub struct UdpSink {
     socket: UdpSocket,
