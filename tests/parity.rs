@@ -8,24 +8,21 @@
 //! another bundle exported with `--goldens` (e.g. the full-size one, not in git);
 //! `IMPHMR_PARITY_TOL` then sets the tolerance for measuring (CI uses the default 1e-4).
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use imphmr::crop::PersonBox;
+use common::{goldens_in, image_of, max_err, root, Golden};
 use imphmr::engine::joint_rotations;
 use imphmr::field::Rendered;
 use imphmr::Engine;
-use serde_json::Value;
 
 fn tol() -> f32 {
     std::env::var("IMPHMR_PARITY_TOL")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1e-4)
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 fn bundle_dir() -> PathBuf {
@@ -39,66 +36,8 @@ fn engine() -> &'static Engine {
     ENGINE.get_or_init(|| Engine::load(&bundle_dir()).expect("bundle loads"))
 }
 
-struct Golden {
-    name: String,
-    v: Value,
-}
-
-impl Golden {
-    fn f32s(&self, key: &str) -> Vec<f32> {
-        self.v[key]
-            .as_array()
-            .unwrap_or_else(|| panic!("{}: no {key}", self.name))
-            .iter()
-            .map(|x| x.as_f64().expect("number") as f32)
-            .collect()
-    }
-    fn view(&self) -> f64 {
-        self.v["view_deg"].as_f64().unwrap()
-    }
-    fn person_box(&self) -> PersonBox {
-        let b = self.f32s("box");
-        PersonBox {
-            x: b[0] as f64,
-            y: b[1] as f64,
-            w: b[2] as f64,
-            h: b[3] as f64,
-        }
-    }
-}
-
 fn goldens() -> Vec<Golden> {
-    let dir = bundle_dir().join("goldens");
-    let mut out: Vec<Golden> = std::fs::read_dir(&dir)
-        .expect("goldens folder")
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .map(|p| Golden {
-            name: p.file_name().unwrap().to_string_lossy().into_owned(),
-            v: serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap(),
-        })
-        .collect();
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    // Two images × two views at least (the minimum).
-    assert!(
-        out.len() >= 4,
-        "expected at least 4 goldens in {}",
-        dir.display()
-    );
-    let views: std::collections::BTreeSet<i64> = out.iter().map(|g| g.view() as i64).collect();
-    assert!(
-        views.len() >= 2 && views.contains(&0),
-        "goldens cover φ = 0 and another view"
-    );
-    out
-}
-
-fn max_err(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len(), "length mismatch");
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
+    goldens_in(&bundle_dir())
 }
 
 fn check(golden: &Golden, stage: &str, got: &[f32], key: &str, tol: f32) {
@@ -110,11 +49,6 @@ fn check(golden: &Golden, stage: &str, got: &[f32], key: &str, tol: f32) {
         "{}: {stage} ({key}) differs by {err:.3e} > {tol:.0e}",
         golden.name
     );
-}
-
-fn image_of(golden: &Golden) -> image::RgbImage {
-    let path = root().join(golden.v["image"].as_str().unwrap());
-    imphmr::capture::load_image(&path).unwrap()
 }
 
 #[test]

@@ -196,7 +196,10 @@ impl Graph {
             tensor: tensor.to_string(),
             msg,
         };
+        // value_info is an exporter's hint, which may name the free dimension otherwise
+        // ("samples") than the engine does; tract infers every shape itself.
         let mut model = tract_onnx::onnx()
+            .with_ignore_value_info(true)
             .model_for_read(&mut &bytes[..])
             .map_err(|e| onnx_err(path, spec, e))?;
 
@@ -285,6 +288,16 @@ impl Graph {
             let fact = typed
                 .outlet_fact(outlet)
                 .map_err(|e| onnx_err(path, spec, e))?;
+            if fact.datum_type != f32::datum_type() {
+                return Err(shape_err(
+                    t.name,
+                    format!(
+                        "graph output ({name}) is {:?}; every precision keeps float32 graph \
+                         inputs and outputs (tools/quantize_bundle.py)",
+                        fact.datum_type
+                    ),
+                ));
+            }
             let shape: Vec<String> = fact.shape.iter().map(|d| d.to_string()).collect();
             let want: Vec<String> = t
                 .dims
