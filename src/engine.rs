@@ -61,9 +61,23 @@ pub struct Inference {
     pub times: StageTimes,
 }
 
+/// Where the feature field is rendered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum FieldDevice {
+    /// CUDA when this build has it and a GPU with its driver is there, else the CPU
+    #[default]
+    Auto,
+    /// Always the CPU (tract)
+    Cpu,
+    /// CUDA or fail (builds with the `cuda` feature)
+    Cuda,
+}
+
 pub struct Engine {
     pub bundle: Bundle,
     renderer: CpuRenderer,
+    #[cfg(feature = "cuda")]
+    cuda: Option<crate::field::cuda::CudaRenderer>,
 }
 
 /// Let tract's matrix kernels use `threads` threads (process-wide; call once, early).
@@ -84,7 +98,14 @@ fn output_vec(
 }
 
 impl Engine {
+    /// Load a bundle; the field renders on CUDA where possible (`FieldDevice::Auto`).
     pub fn load(dir: &Path) -> Result<Engine, ModelError> {
+        Engine::load_on(dir, FieldDevice::Auto)
+    }
+
+    /// Load a bundle, rendering the field on `device`. With `Auto`, a build with the
+    /// `cuda` feature on a machine without a usable GPU says why once and uses the CPU.
+    pub fn load_on(dir: &Path, device: FieldDevice) -> Result<Engine, ModelError> {
         let bundle = Bundle::load(dir)?;
         let m = &bundle.manifest;
         let renderer = CpuRenderer::new(
@@ -93,7 +114,46 @@ impl Engine {
             &bundle.field_model,
             &bundle.field.path,
         )?;
-        Ok(Engine { bundle, renderer })
+        let unavailable = |msg: String| ModelError::FieldDevice { msg };
+        #[cfg(feature = "cuda")]
+        let cuda = match device {
+            FieldDevice::Cpu => None,
+            FieldDevice::Auto | FieldDevice::Cuda => {
+                use crate::field::cuda::CudaRenderer;
+                match CudaRenderer::new(&m.field, m.encoder.latent_dim, &bundle.field.path) {
+                    Ok(r) => {
+                        tracing::info!("field renders on CUDA: {}", r.device);
+                        Some(r)
+                    }
+                    Err(why) if device == FieldDevice::Auto => {
+                        tracing::warn!("field renders on the CPU: {why}");
+                        None
+                    }
+                    Err(why) => return Err(unavailable(why)),
+                }
+            }
+        };
+        #[cfg(not(feature = "cuda"))]
+        if device == FieldDevice::Cuda {
+            return Err(unavailable(
+                "this build has no CUDA support (cargo feature cuda)".into(),
+            ));
+        }
+        Ok(Engine {
+            bundle,
+            renderer,
+            #[cfg(feature = "cuda")]
+            cuda,
+        })
+    }
+
+    /// Where the field renders, for reports: "cpu" or "cuda: <device>".
+    pub fn field_device(&self) -> String {
+        #[cfg(feature = "cuda")]
+        if let Some(c) = &self.cuda {
+            return format!("cuda: {}", c.device);
+        }
+        "cpu".into()
     }
 
     /// Crop, resize and normalise: the encoder's input (3 × S × S).
@@ -116,10 +176,15 @@ impl Engine {
         z: &[f32],
         view_deg: f64,
     ) -> Result<(Rendered, crate::field::FieldTimes), ModelError> {
+        #[cfg(feature = "cuda")]
+        if let Some(c) = &self.cuda {
+            return c.render(z, view_deg);
+        }
         self.renderer.render(z, view_deg)
     }
 
-    /// The field renderer (per-view caches, the unsplit reference path).
+    /// The CPU field renderer (per-view caches, the unsplit reference path), whichever
+    /// device renders the frames.
     pub fn renderer(&self) -> &CpuRenderer {
         &self.renderer
     }

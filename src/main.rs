@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use imphmr::capture::{FrameSource, MjpegStream, Stills};
 use imphmr::crop::PersonBox;
+use imphmr::engine::FieldDevice;
 use imphmr::output::json::{self, Extras};
 use imphmr::output::{JsonlSink, SerialSink, Sink, UdpSink};
 use imphmr::pipeline::stats::LatencyStats;
@@ -96,6 +97,10 @@ struct NetArgs {
         allow_hyphen_values = true
     )]
     view_deg: f64,
+    /// Where to render the feature field: CUDA when this build has it (cargo feature
+    /// cuda) and a GPU with its driver is present, else the CPU; or force one
+    #[arg(long, value_enum, value_name = "DEVICE", default_value_t = FieldDevice::Auto)]
+    field_on: FieldDevice,
 }
 
 #[derive(Args)]
@@ -219,8 +224,8 @@ fn main() -> ExitCode {
     })
 }
 
-fn load_engine(dir: &std::path::Path) -> Result<Engine> {
-    let engine = Engine::load(dir).context("cannot load the model bundle")?;
+fn load_engine(dir: &std::path::Path, field_on: FieldDevice) -> Result<Engine> {
+    let engine = Engine::load_on(dir, field_on).context("cannot load the model bundle")?;
     let m = &engine.bundle.manifest;
     if m.is_random() {
         eprintln!(
@@ -234,7 +239,7 @@ fn load_engine(dir: &std::path::Path) -> Result<Engine> {
 }
 
 fn infer(args: InferArgs) -> Result<ExitCode> {
-    let engine = load_engine(&args.net.model)?;
+    let engine = load_engine(&args.net.model, args.net.field_on)?;
     let f = &engine.bundle.manifest.field;
     let extras = Extras {
         rotmat: args.rotmat,
@@ -365,7 +370,7 @@ fn open_sinks(args: &RunArgs, engine: &Engine) -> Result<Vec<Box<dyn Sink>>> {
 }
 
 fn run(args: RunArgs) -> Result<ExitCode> {
-    let engine = Arc::new(load_engine(&args.net.model)?);
+    let engine = Arc::new(load_engine(&args.net.model, args.net.field_on)?);
     let sinks = open_sinks(&args, &engine)?;
     let source = open_source(&args)?;
     eprintln!("reading: {}", source.describe());
@@ -392,18 +397,20 @@ fn run(args: RunArgs) -> Result<ExitCode> {
 }
 
 fn bench(args: BenchArgs, threads: usize) -> Result<ExitCode> {
-    let engine = Arc::new(load_engine(&args.net.model)?);
+    let engine = Arc::new(load_engine(&args.net.model, args.net.field_on)?);
     let rgb = capture::load_image(&args.image)?;
     let (w, h) = rgb.dimensions();
     let bx = PersonBox::centre_square(w, h);
     let view = args.net.view_deg;
     eprintln!(
-        "bench: {} on {} ({}x{}), {} threads, {} {}, {} warm-up + {} timed iterations",
+        "bench: {} ({}) on {} ({}x{}), {} threads, field on {}, {} {}, {} warm-up + {} timed iterations",
         engine.bundle.manifest.name,
+        engine.bundle.manifest.precision,
         args.image.display(),
         w,
         h,
         threads,
+        engine.field_device(),
         std::env::consts::OS,
         std::env::consts::ARCH,
         args.warmup,
@@ -509,7 +516,7 @@ fn devices() -> Result<ExitCode> {
 }
 
 fn inspect(dir: &std::path::Path) -> Result<()> {
-    let engine = load_engine(dir)?;
+    let engine = load_engine(dir, FieldDevice::Cpu)?;
     let b = &engine.bundle;
     let m = &b.manifest;
     let (i, e, f, h) = (&m.input, &m.encoder, &m.field, &m.head);

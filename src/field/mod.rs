@@ -2,9 +2,12 @@
 //! (`rays`), the field MLP (`field.onnx` under tract, split into its per-view and
 //! per-frame parts by `split`), compositing (`render`).
 
+#[cfg(feature = "cuda")]
+pub mod cuda;
 pub mod rays;
 pub mod render;
 pub mod split;
+pub mod weights;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

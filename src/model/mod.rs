@@ -53,6 +53,8 @@ pub enum ModelError {
     },
     #[error("{}: running the graph failed: {msg}", path.display())]
     Run { path: PathBuf, msg: String },
+    #[error("--field-on cuda: the field cannot render on CUDA: {msg}")]
+    FieldDevice { msg: String },
 }
 
 /// SMPL mean parameters the regressor starts from (SPIN's `smpl_mean_params`).
