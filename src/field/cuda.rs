@@ -14,29 +14,10 @@ use cudarc::driver::{
 };
 use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions};
 
+use super::kernel::{defines, KERNEL_SOURCE};
 use super::weights::FieldWeights;
 use super::{ms, rays, FieldTimes, Rendered};
 use crate::model::{FieldSpec, ModelError};
-
-/// The kernel's source; its dimensions come from [`defines`].
-pub const KERNEL_SOURCE: &str = include_str!("render_field.cu");
-
-/// The bundle's dimensions as NVRTC `-D` options for [`KERNEL_SOURCE`].
-pub fn defines(spec: &FieldSpec, latent_dim: usize) -> Vec<String> {
-    [
-        ("HIDDEN", spec.hidden),
-        ("Z_DIM", latent_dim),
-        ("POINT_FREQS", spec.point_freqs),
-        ("DIR_FREQS", spec.dir_freqs),
-        ("LAYERS", spec.layers),
-        ("SKIP_LAYER", spec.skip_layer),
-        ("FEAT", spec.feature_dim),
-        ("SAMPLES", spec.samples),
-    ]
-    .iter()
-    .map(|(k, v)| format!("-D{k}={v}"))
-    .collect()
-}
 
 /// PTX of the kernel for one architecture ("sm_87"), or NVRTC's log.
 pub fn compile(spec: &FieldSpec, latent_dim: usize, arch: &str) -> Result<String, String> {

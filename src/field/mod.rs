@@ -4,6 +4,7 @@
 
 #[cfg(feature = "cuda")]
 pub mod cuda;
+pub mod kernel;
 pub mod rays;
 pub mod render;
 pub mod split;
