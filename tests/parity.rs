@@ -143,7 +143,7 @@ fn split_field_equals_the_whole_graph() {
     let e = engine();
     for g in goldens() {
         let z = g.f32s("z");
-        let (split, _) = e.render(&z, g.view()).unwrap();
+        let (split, _) = e.renderer().render(&z, g.view()).unwrap();
         let whole = e
             .renderer()
             .render_unsplit(&e.bundle.field, &z, g.view())
