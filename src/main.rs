@@ -393,6 +393,9 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     };
     let summary = pipeline::run(source, engine, sinks, opts, stop);
     eprint!("{}", summary.report());
+    if summary.source_failed {
+        return Ok(ExitCode::from(2));
+    }
     Ok(ExitCode::SUCCESS)
 }
 

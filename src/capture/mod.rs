@@ -26,12 +26,20 @@ pub enum CaptureError {
     Decode { path: PathBuf, msg: String },
     #[error("{device}: {msg}")]
     Device { device: String, msg: String },
+    /// Retrying cannot help (permissions): the run stops instead of reconnecting forever.
+    #[error("{device}: {msg}")]
+    Fatal { device: String, msg: String },
 }
 
 impl CaptureError {
     /// Whether the source itself is gone (worth reconnecting), as opposed to one bad frame.
     pub fn is_disconnect(&self) -> bool {
         matches!(self, CaptureError::Device { .. })
+    }
+
+    /// Whether the source can never deliver, so the run must stop.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, CaptureError::Fatal { .. })
     }
 }
 

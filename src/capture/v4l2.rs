@@ -48,12 +48,26 @@ fn dev_err(device: &Path, what: &str, e: impl std::fmt::Display) -> CaptureError
     }
 }
 
+/// Opening the device: a permission error is fatal and says what to do about it.
+fn open_err(device: &Path, e: std::io::Error) -> CaptureError {
+    if e.kind() == std::io::ErrorKind::PermissionDenied {
+        return CaptureError::Fatal {
+            device: device.display().to_string(),
+            msg: format!(
+                "cannot open: {e}; add the user to the video group \
+                 (sudo usermod -aG video $USER, then log in again; docs/DEPLOY.md)"
+            ),
+        };
+    }
+    dev_err(device, "cannot open", e)
+}
+
 const YUYV: &[u8; 4] = b"YUYV";
 const MJPG: &[u8; 4] = b"MJPG";
 
 fn connect(cfg: &V4l2Config) -> Result<Open, CaptureError> {
     let path = &cfg.device;
-    let device = Device::with_path(path).map_err(|e| dev_err(path, "cannot open", e))?;
+    let device = Device::with_path(path).map_err(|e| open_err(path, e))?;
     let offered: Vec<FourCC> = device
         .enum_formats()
         .map_err(|e| dev_err(path, "cannot list formats", e))?
@@ -240,4 +254,24 @@ pub fn list_devices() -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permission_denied_is_fatal_and_says_what_to_do() {
+        let e = open_err(
+            Path::new("/dev/video0"),
+            std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        );
+        assert!(e.is_fatal() && !e.is_disconnect());
+        assert!(e.to_string().contains("video group"), "{e}");
+        let gone = open_err(
+            Path::new("/dev/video0"),
+            std::io::Error::from(std::io::ErrorKind::NotFound),
+        );
+        assert!(gone.is_disconnect() && !gone.is_fatal());
+    }
 }

@@ -45,6 +45,8 @@ pub struct Counters {
     pub sent: AtomicU64,
     pub send_errors: AtomicU64,
     pub reconnects: AtomicU64,
+    /// The source failed for good (e.g. no permission on the camera): the run stopped.
+    pub fatal: AtomicBool,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -60,6 +62,8 @@ pub struct Summary {
     pub sent: u64,
     pub send_errors: u64,
     pub reconnects: u64,
+    /// The source failed for good and the run stopped early (the error was logged).
+    pub source_failed: bool,
     pub seconds: f64,
     #[serde(skip)]
     pub latency: LatencyStats,
@@ -87,7 +91,11 @@ impl Summary {
             self.reconnects,
             self.seconds,
             self.latency.table()
-        )
+        ) + if self.source_failed {
+            "stopped early: the source failed for good (the error is logged above)\n"
+        } else {
+            ""
+        }
     }
 }
 
@@ -141,6 +149,11 @@ pub fn run(
                             }
                         }
                         Ok(None) => break,
+                        Err(e) if e.is_fatal() => {
+                            tracing::error!("{e}; stopping");
+                            c.fatal.store(true, Ordering::Relaxed);
+                            break;
+                        }
                         Err(e) if e.is_disconnect() => {
                             let wait = backoff(attempt);
                             tracing::warn!("{e}; reconnecting in {:.1} s", wait.as_secs_f64());
@@ -150,6 +163,11 @@ pub fn run(
                                 Ok(()) => {
                                     c.reconnects.fetch_add(1, Ordering::Relaxed);
                                     tracing::warn!("reconnected: {}", source.describe());
+                                }
+                                Err(e) if e.is_fatal() => {
+                                    tracing::error!("{e}; stopping");
+                                    c.fatal.store(true, Ordering::Relaxed);
+                                    break;
                                 }
                                 Err(e) => tracing::debug!("reconnect failed: {e}"),
                             }
@@ -283,6 +301,7 @@ pub fn run(
         sent: c.sent.load(Ordering::Relaxed),
         send_errors: c.send_errors.load(Ordering::Relaxed),
         reconnects: c.reconnects.load(Ordering::Relaxed),
+        source_failed: c.fatal.load(Ordering::Relaxed),
         seconds: started.elapsed().as_secs_f64(),
         latency,
     }
@@ -304,6 +323,44 @@ fn pop_until_closed<T>(q: &LatestQueue<T>) -> Option<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A camera that refuses to open: the run must stop, not retry forever.
+    struct Denied;
+
+    impl FrameSource for Denied {
+        fn next_frame(&mut self) -> Result<Option<Frame>, crate::capture::CaptureError> {
+            Err(crate::capture::CaptureError::Fatal {
+                device: "/dev/video9".into(),
+                msg: "permission denied".into(),
+            })
+        }
+        fn describe(&self) -> String {
+            "denied".into()
+        }
+        fn is_live(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn a_fatal_source_error_stops_the_run() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/small");
+        let engine = Arc::new(Engine::load(&dir).unwrap());
+        let opts = RunOptions {
+            frames: None,
+            queue: 2,
+            view_deg: 0.0,
+            person_box: None,
+            stats_every: Duration::ZERO,
+            track: false,
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let started = Instant::now();
+        let summary = run(Box::new(Denied), engine, vec![], opts, stop);
+        assert!(summary.source_failed);
+        assert_eq!(summary.captured, 0);
+        assert!(started.elapsed() < Duration::from_secs(5), "it retried");
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {
