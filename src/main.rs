@@ -192,6 +192,10 @@ struct InferArgs {
     /// Also print the rendered opacity map (ImpHMR's silhouette), key "opacity"
     #[arg(long)]
     opacity: bool,
+    /// Your SMPL model, converted by tools/smpl_convert.py: adds "joints", 24 × [x, y, z]
+    /// in metres in the body model's frame (the camera frame is not applied yet)
+    #[arg(long, value_name = "FILE")]
+    body_model: Option<PathBuf>,
     /// PNG or JPEG images
     #[arg(required = true, value_name = "IMAGE")]
     images: Vec<PathBuf>,
@@ -245,6 +249,10 @@ fn infer(args: InferArgs) -> Result<ExitCode> {
         rotmat: args.rotmat,
         opacity: args.opacity,
     };
+    let body = match &args.body_model {
+        Some(p) => Some(imphmr::body::smpl::BodyModel::load(p)?),
+        None => None,
+    };
     let stdout = std::io::stdout();
     let mut failed = 0usize;
     for path in &args.images {
@@ -257,14 +265,13 @@ fn infer(args: InferArgs) -> Result<ExitCode> {
                 .unwrap_or_else(|| PersonBox::centre_square(w, h));
             bx.check_inside(w, h).with_context(|| shown.clone())?;
             let inf = engine.infer(&rgb, &bx, args.net.view_deg)?;
-            Ok(json::inference_line(
-                &shown,
-                (w, h),
-                &bx,
-                &inf,
-                (f.height, f.width),
-                extras,
-            ))
+            let mut line =
+                json::inference_line(&shown, (w, h), &bx, &inf, (f.height, f.width), extras);
+            if let Some(body) = &body {
+                let posed = body.forward(&inf.regressed.betas, &inf.rotmats)?;
+                line["joints"] = serde_json::json!(posed.joints);
+            }
+            Ok(line)
         })();
         match line {
             Ok(v) => {

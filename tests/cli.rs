@@ -420,3 +420,39 @@ fn bench_prints_percentiles_per_stage_and_fps() {
         "3 timed iterations: {enc}"
     );
 }
+
+#[test]
+fn body_model_adds_joints_and_a_foreign_file_is_refused() {
+    let body = root().join("models/body/synthetic.body");
+    let o = imphmr(&[
+        "infer",
+        "--body-model",
+        body.to_str().unwrap(),
+        &sample("astronaut.png"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let line = &stdout_lines(&o)[0];
+    let joints = line["joints"].as_array().expect("joints");
+    assert_eq!(joints.len(), 24);
+    assert!(joints.iter().all(|j| j
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|c| c.as_f64().unwrap().is_finite())));
+    let plain = imphmr(&["infer", &sample("astronaut.png")]);
+    assert!(stdout_lines(&plain)[0].get("joints").is_none());
+
+    let manifest = root().join("models/small/imphmr.toml");
+    let o = imphmr(&[
+        "infer",
+        "--body-model",
+        manifest.to_str().unwrap(),
+        &sample("astronaut.png"),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(
+        err.contains("imphmr.toml") && err.contains("smpl_convert.py"),
+        "{err}"
+    );
+}

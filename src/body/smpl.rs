@@ -1,0 +1,290 @@
+//! The SMPL body model: shape and pose parameters → 3D joints and vertices.
+//!
+//! The user's SMPL file is licensed and never shipped; `tools/smpl_convert.py` turns it
+//! into the plain format read here (docs/BODY.md). The forward pass is SMPL's, as the
+//! `smplx` package's `lbs` computes it:
+//!
+//!   v_shaped = T + S·β                      shape blend
+//!   J = J_regressor · v_shaped              rest joints
+//!   v_posed = v_shaped + P·vec(R_i − I)     pose blend (joints 1…, row-major)
+//!   G_i = G_parent(i) · [R_i | J_i − J_parent(i)],   posed joints = G_i · 0
+//!   v = Σ_j w_vj · [G_j | −G_j·J_j] · v_posed          linear blend skinning
+//!
+//! In the model's frame (metres, y up, the root joint where the shape puts it); the
+//! camera translation is applied elsewhere.
+
+use std::path::{Path, PathBuf};
+
+use nalgebra::{Matrix3, Vector3};
+
+const MAGIC: &[u8; 8] = b"IMPHMRB1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("{}: {cause}", path.display())]
+    Io {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("{}: not an imphmr body model: {msg} (convert your SMPL file with tools/smpl_convert.py)", path.display())]
+    Format { path: PathBuf, msg: String },
+    #[error("body model: {0}")]
+    Input(String),
+}
+
+/// A body model in SMPL's form: `joints` joints in a kinematic tree, `vertices` vertices.
+#[derive(Debug, Clone)]
+pub struct BodyModel {
+    pub vertices: usize,
+    pub joints: usize,
+    pub betas: usize,
+    /// Parent of each joint; the root's is -1.
+    pub parents: Vec<i32>,
+    v_template: Vec<f32>,
+    /// (vertices·3) × betas.
+    shapedirs: Vec<f32>,
+    /// (9·(joints−1)) × (vertices·3).
+    posedirs: Vec<f32>,
+    /// joints × vertices.
+    j_regressor: Vec<f32>,
+    /// vertices × joints.
+    weights: Vec<f32>,
+}
+
+/// A posed body, in the model's frame (metres).
+#[derive(Debug, Clone)]
+pub struct Posed {
+    pub joints: Vec<[f32; 3]>,
+    pub vertices: Vec<[f32; 3]>,
+}
+
+/// Little-endian reader over the file's bytes that names what it was reading.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&[u8], String> {
+        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len());
+        let Some(end) = end else {
+            return Err(format!(
+                "truncated in {what} (needs {n} bytes at offset {})",
+                self.at
+            ));
+        };
+        let out = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(out)
+    }
+    fn u32(&mut self, what: &str) -> Result<usize, String> {
+        let b = self.take(4, what)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    }
+    fn i32s(&mut self, n: usize, what: &str) -> Result<Vec<i32>, String> {
+        let b = self.take(n * 4, what)?;
+        Ok(b.chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
+    fn f32s(&mut self, n: usize, what: &str) -> Result<Vec<f32>, String> {
+        let b = self.take(n * 4, what)?;
+        Ok(b.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
+}
+
+impl BodyModel {
+    pub fn load(path: &Path) -> Result<BodyModel, BodyError> {
+        let bytes = std::fs::read(path).map_err(|cause| BodyError::Io {
+            path: path.to_path_buf(),
+            cause,
+        })?;
+        BodyModel::parse(&bytes).map_err(|msg| BodyError::Format {
+            path: path.to_path_buf(),
+            msg,
+        })
+    }
+
+    fn parse(bytes: &[u8]) -> Result<BodyModel, String> {
+        let mut r = Reader { bytes, at: 0 };
+        if r.take(8, "the header")? != MAGIC {
+            return Err("wrong magic (expected IMPHMRB1)".into());
+        }
+        let (v, j, b, p) = (
+            r.u32("the vertex count")?,
+            r.u32("the joint count")?,
+            r.u32("the shape count")?,
+            r.u32("the pose-feature count")?,
+        );
+        if v == 0 || j == 0 || v > 1 << 20 || j > 1024 || b > 4096 {
+            return Err(format!(
+                "implausible sizes: {v} vertices, {j} joints, {b} betas"
+            ));
+        }
+        if p != 9 * (j - 1) {
+            return Err(format!(
+                "{p} pose features, {j} joints imply {}",
+                9 * (j - 1)
+            ));
+        }
+        let parents = r.i32s(j, "parents")?;
+        for (i, &par) in parents.iter().enumerate() {
+            let ok = if i == 0 {
+                par == -1
+            } else {
+                par >= 0 && (par as usize) < i
+            };
+            if !ok {
+                return Err(format!(
+                    "parent of joint {i} is {par}: joints must follow their parents"
+                ));
+            }
+        }
+        let model = BodyModel {
+            vertices: v,
+            joints: j,
+            betas: b,
+            parents,
+            v_template: r.f32s(v * 3, "v_template")?,
+            shapedirs: r.f32s(v * 3 * b, "shapedirs")?,
+            posedirs: r.f32s(p * v * 3, "posedirs")?,
+            j_regressor: r.f32s(j * v, "J_regressor")?,
+            weights: r.f32s(v * j, "weights")?,
+        };
+        if r.at != bytes.len() {
+            return Err(format!("{} bytes after the last array", bytes.len() - r.at));
+        }
+        Ok(model)
+    }
+
+    /// Pose the body: `betas` (the first `min(betas.len(), self.betas)` are used, as
+    /// SPIN's 10 of a model with more), one rotation per joint.
+    pub fn forward(&self, betas: &[f32], rotmats: &[Matrix3<f32>]) -> Result<Posed, BodyError> {
+        let (nv, nj, nb) = (self.vertices, self.joints, self.betas);
+        if rotmats.len() != nj {
+            return Err(BodyError::Input(format!(
+                "{} rotations for a model with {nj} joints",
+                rotmats.len()
+            )));
+        }
+        let used = betas.len().min(nb);
+        let v_shaped: Vec<f32> = (0..nv * 3)
+            .map(|k| {
+                let dirs = &self.shapedirs[k * nb..k * nb + used];
+                self.v_template[k] + dirs.iter().zip(betas).map(|(d, b)| d * b).sum::<f32>()
+            })
+            .collect();
+        let vertex =
+            |buf: &[f32], i: usize| Vector3::new(buf[3 * i], buf[3 * i + 1], buf[3 * i + 2]);
+        let rest: Vec<Vector3<f32>> = (0..nj)
+            .map(|j| {
+                let row = &self.j_regressor[j * nv..(j + 1) * nv];
+                row.iter()
+                    .enumerate()
+                    .map(|(i, w)| vertex(&v_shaped, i) * *w)
+                    .sum()
+            })
+            .collect();
+
+        // Pose blend shapes from (R − I) of every joint but the root, row-major.
+        let mut v_posed = v_shaped.clone();
+        for (jj, r) in rotmats.iter().enumerate().skip(1) {
+            for row in 0..3 {
+                for col in 0..3 {
+                    let f = r[(row, col)] - if row == col { 1.0 } else { 0.0 };
+                    let p = (jj - 1) * 9 + row * 3 + col;
+                    let dirs = &self.posedirs[p * nv * 3..(p + 1) * nv * 3];
+                    v_posed.iter_mut().zip(dirs).for_each(|(v, d)| *v += f * d);
+                }
+            }
+        }
+
+        // Rigid transforms down the kinematic tree.
+        let mut global: Vec<(Matrix3<f32>, Vector3<f32>)> = Vec::with_capacity(nj);
+        for j in 0..nj {
+            let par = self.parents[j];
+            global.push(if par < 0 {
+                (rotmats[j], rest[j])
+            } else {
+                let (pr, pt) = global[par as usize];
+                (pr * rotmats[j], pr * (rest[j] - rest[par as usize]) + pt)
+            });
+        }
+        let joints = global.iter().map(|(_, t)| [t.x, t.y, t.z]).collect();
+        // Skinning transforms: take a rest-pose point to its posed place.
+        let skin: Vec<(Matrix3<f32>, Vector3<f32>)> = global
+            .iter()
+            .zip(&rest)
+            .map(|((r, t), j)| (*r, t - r * j))
+            .collect();
+        let vertices = (0..nv)
+            .map(|i| {
+                let w = &self.weights[i * nj..(i + 1) * nj];
+                let (mut r, mut t) = (Matrix3::zeros(), Vector3::zeros());
+                for (wj, (rj, tj)) in w.iter().zip(&skin) {
+                    r += rj * *wj;
+                    t += tj * *wj;
+                }
+                let v = r * vertex(&v_posed, i) + t;
+                [v.x, v.y, v.z]
+            })
+            .collect();
+        Ok(Posed { joints, vertices })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> Vec<u8> {
+        // 2 vertices, 2 joints (root and one child), 1 beta.
+        let mut b = MAGIC.to_vec();
+        for n in [2u32, 2, 1, 9] {
+            b.extend(n.to_le_bytes());
+        }
+        for p in [-1i32, 0] {
+            b.extend(p.to_le_bytes());
+        }
+        let floats: Vec<f32> = [
+            vec![0.0, 0.0, 0.0, 0.0, 1.0, 0.0], // v_template
+            vec![0.0; 6],                       // shapedirs
+            vec![0.0; 9 * 6],                   // posedirs
+            vec![1.0, 0.0, 0.0, 1.0],           // J_regressor: joint i at vertex i
+            vec![1.0, 0.0, 0.0, 1.0],           // weights: vertex i follows joint i
+        ]
+        .concat();
+        for f in floats {
+            b.extend(f.to_le_bytes());
+        }
+        b
+    }
+
+    #[test]
+    fn a_rotated_root_carries_the_child() {
+        let m = BodyModel::parse(&tiny()).unwrap();
+        // 90° about z: the child at (0, 1, 0) goes to (−1, 0, 0).
+        let rz = Matrix3::new(0.0, -1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0);
+        let out = m.forward(&[0.0], &[rz, Matrix3::identity()]).unwrap();
+        let c = out.joints[1];
+        assert!((c[0] + 1.0).abs() < 1e-6 && c[1].abs() < 1e-6, "{c:?}");
+        assert!((out.vertices[1][0] + 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn broken_files_say_what_is_wrong() {
+        let good = tiny();
+        let e = BodyModel::parse(&good[..good.len() - 3]).unwrap_err();
+        assert!(e.contains("truncated in weights"), "{e}");
+        let mut bad = good.clone();
+        bad[0] = b'X';
+        assert!(BodyModel::parse(&bad).unwrap_err().contains("magic"));
+        let mut orphan = good;
+        orphan[28..32].copy_from_slice(&5i32.to_le_bytes()); // parent of joint 1
+        assert!(BodyModel::parse(&orphan)
+            .unwrap_err()
+            .contains("parent of joint 1"));
+    }
+}
