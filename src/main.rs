@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use imphmr::body::camera::{CameraModel, Intrinsics};
 use imphmr::capture::{FrameSource, MjpegStream, Stills};
 use imphmr::crop::PersonBox;
 use imphmr::engine::FieldDevice;
@@ -193,9 +194,19 @@ struct InferArgs {
     #[arg(long)]
     opacity: bool,
     /// Your SMPL model, converted by tools/smpl_convert.py: adds "joints", 24 × [x, y, z]
-    /// in metres in the body model's frame (the camera frame is not applied yet)
+    /// in metres in the camera frame (x right, y down, z forward), at "cam_t"
     #[arg(long, value_name = "FILE")]
     body_model: Option<PathBuf>,
+    /// Focal length of the camera that took the images, pixels: "cam_t" becomes the
+    /// body's translation in that camera (CLIFF's full-frame convention; principal
+    /// point at the image centre). Without it or --intrinsics: SPIN's crop camera
+    /// (focal 5000 px at the crop's resolution). "camera" says which
+    #[arg(long, value_name = "PIXELS", conflicts_with = "intrinsics")]
+    focal: Option<f64>,
+    /// Camera intrinsics as JSON {"fx", "fy", "cx", "cy"} (pixels): like --focal, with
+    /// the calibrated principal point
+    #[arg(long, value_name = "FILE")]
+    intrinsics: Option<PathBuf>,
     /// PNG or JPEG images
     #[arg(required = true, value_name = "IMAGE")]
     images: Vec<PathBuf>,
@@ -253,6 +264,11 @@ fn infer(args: InferArgs) -> Result<ExitCode> {
         Some(p) => Some(imphmr::body::smpl::BodyModel::load(p)?),
         None => None,
     };
+    let intrinsics = match &args.intrinsics {
+        Some(p) => Some(Intrinsics::load(p).map_err(anyhow::Error::msg)?),
+        None => None,
+    };
+    let crop_side = engine.bundle.manifest.input.size as f64;
     let stdout = std::io::stdout();
     let mut failed = 0usize;
     for path in &args.images {
@@ -267,9 +283,22 @@ fn infer(args: InferArgs) -> Result<ExitCode> {
             let inf = engine.infer(&rgb, &bx, args.net.view_deg)?;
             let mut line =
                 json::inference_line(&shown, (w, h), &bx, &inf, (f.height, f.width), extras);
+            let camera = match (intrinsics, args.focal) {
+                (Some(k), _) => CameraModel::FullFrame(k),
+                (None, Some(focal)) => CameraModel::FullFrame(Intrinsics::from_focal(focal, w, h)),
+                (None, None) => CameraModel::SpinCrop { crop_side },
+            };
+            let t = camera.translation(inf.regressed.cam, &bx);
+            line["camera"] = serde_json::json!(camera.name());
+            line["cam_t"] = serde_json::json!(t);
             if let Some(body) = &body {
                 let posed = body.forward(&inf.regressed.betas, &inf.rotmats)?;
-                line["joints"] = serde_json::json!(posed.joints);
+                let joints: Vec<[f64; 3]> = posed
+                    .joints
+                    .iter()
+                    .map(|j| [0, 1, 2].map(|i| j[i] as f64 + t[i]))
+                    .collect();
+                line["joints"] = serde_json::json!(joints);
             }
             Ok(line)
         })();

@@ -456,3 +456,36 @@ fn body_model_adds_joints_and_a_foreign_file_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn camera_translation_follows_focal_and_intrinsics() {
+    let img = sample("basketball1.png");
+    let spin = &stdout_lines(&imphmr(&["infer", &img]))[0];
+    assert_eq!(spin["camera"], "spin_crop");
+    let full = &stdout_lines(&imphmr(&["infer", "--focal", "1000", &img]))[0];
+    assert_eq!(full["camera"], "full_frame");
+    let num = |v: &Value, i: usize| v.as_array().unwrap()[i].as_f64().unwrap();
+    let (s, b) = (
+        num(&full["cam"], 0),
+        num(&full["box"], 2).max(num(&full["box"], 3)),
+    );
+    // CLIFF: z = 2 f / (b s); SPIN: z = 2 · 5000 / (224 s).
+    assert!((num(&full["cam_t"], 2) - 2000.0 / (b * s)).abs() < 1e-3);
+    assert!((num(&spin["cam_t"], 2) - 10000.0 / (224.0 * s)).abs() < 1e-3);
+
+    let dir = tempfile::tempdir().unwrap();
+    let k = dir.path().join("k.json");
+    std::fs::write(&k, r#"{"fx": 1000, "fy": 1000, "cx": 10, "cy": 20}"#).unwrap();
+    let shifted = &stdout_lines(&imphmr(&[
+        "infer",
+        "--intrinsics",
+        k.to_str().unwrap(),
+        &img,
+    ]))[0];
+    assert!((num(&shifted["cam_t"], 2) - num(&full["cam_t"], 2)).abs() < 1e-9);
+    assert!(num(&shifted["cam_t"], 0) != num(&full["cam_t"], 0));
+    std::fs::write(&k, r#"{"fx": 1000}"#).unwrap();
+    let bad = imphmr(&["infer", "--intrinsics", k.to_str().unwrap(), &img]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("k.json"), "{}", stderr(&bad));
+}

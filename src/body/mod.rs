@@ -1,4 +1,5 @@
-//! What the regressor's numbers mean as a body: rotations, and the SMPL body model.
+//! What the regressor's numbers mean as a body: rotations, the SMPL body model, the camera.
 
+pub mod camera;
 pub mod rotation;
 pub mod smpl;
