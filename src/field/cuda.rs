@@ -47,7 +47,6 @@ struct ViewRays {
 
 pub struct CudaRenderer {
     spec: FieldSpec,
-    latent_dim: usize,
     path: PathBuf,
     /// "NVIDIA Orin (sm_87)", for logs and `imphmr bench`.
     pub device: String,
@@ -105,7 +104,6 @@ impl CudaRenderer {
         let upload = |e: cudarc::driver::DriverError| format!("upload to {device}: {e}");
         Ok(CudaRenderer {
             spec: spec.clone(),
-            latent_dim,
             path: field_path.to_path_buf(),
             weights: stream.clone_htod(&weights.packed).map_err(upload)?,
             depths: stream.clone_htod(&depths).map_err(upload)?,
@@ -181,7 +179,6 @@ impl CudaRenderer {
         unsafe { launch.launch(cfg) }.map_err(|e| self.err(e))?;
         let feature_map = self.stream.clone_dtoh(&f_dev).map_err(|e| self.err(e))?;
         let opacity = self.stream.clone_dtoh(&a_dev).map_err(|e| self.err(e))?;
-        let _ = self.latent_dim;
         Ok((
             Rendered {
                 feature_map,
