@@ -107,6 +107,11 @@ fn stages(c: &mut Criterion) {
         person_box: bx,
         default_box: true,
         inference: engine.infer(&rgb, &bx, 0.0).unwrap(),
+        body: imphmr::body::BodyResult {
+            camera: imphmr::body::camera::CameraModel::SpinCrop { crop_side: 224.0 },
+            translation: [0.0, 0.0, 10.0],
+            joints: Some(vec![[0.0; 3]; 24]),
+        },
         captured_at: std::time::SystemTime::now(),
         latency_us: 0,
         random_weights: true,

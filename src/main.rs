@@ -10,7 +10,9 @@ use clap::{Args, Parser, Subcommand};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use imphmr::body::camera::{CameraModel, Intrinsics};
+use imphmr::body::camera::{CameraSetting, Intrinsics};
+use imphmr::body::smpl::BodyModel;
+use imphmr::body::BodyStage;
 use imphmr::capture::{FrameSource, MjpegStream, Stills};
 use imphmr::crop::PersonBox;
 use imphmr::engine::FieldDevice;
@@ -104,6 +106,48 @@ struct NetArgs {
     field_on: FieldDevice,
 }
 
+/// The body stage: body model and camera (infer, run, bench).
+#[derive(Args)]
+struct BodyArgs {
+    /// Your SMPL model, converted by tools/smpl_convert.py: adds 24 joints in metres in
+    /// the camera frame (x right, y down, z forward), body translation included
+    /// (JSON "joints"; packet joints block, flag bit 0)
+    #[arg(long, value_name = "FILE")]
+    body_model: Option<PathBuf>,
+    /// Focal length of the camera, pixels: the translation ("cam_t", and the packet's
+    /// cam with flag bit 2) is the body's in that camera (CLIFF's full-frame
+    /// convention; principal point at the frame centre). Without it or --intrinsics:
+    /// SPIN's crop camera (focal 5000 px at the crop's resolution). JSON "camera"
+    /// says which
+    #[arg(long, value_name = "PIXELS", conflicts_with = "intrinsics")]
+    focal: Option<f64>,
+    /// Camera intrinsics as JSON {"fx", "fy", "cx", "cy"} (pixels, e.g. from a
+    /// calibration): like --focal, with the calibrated principal point
+    #[arg(long, value_name = "FILE")]
+    intrinsics: Option<PathBuf>,
+}
+
+impl BodyArgs {
+    /// The body model (read and checked) and the camera setting.
+    fn load(&self) -> Result<(Option<Arc<BodyModel>>, CameraSetting)> {
+        let model = match &self.body_model {
+            Some(p) => Some(Arc::new(BodyModel::load(p).context("--body-model")?)),
+            None => None,
+        };
+        let camera = match (&self.intrinsics, self.focal) {
+            (Some(p), _) => CameraSetting::Calibrated(
+                Intrinsics::load(p)
+                    .map_err(anyhow::Error::msg)
+                    .context("--intrinsics")?,
+            ),
+            (None, Some(f)) if f.is_finite() && f > 0.0 => CameraSetting::Focal(f),
+            (None, Some(f)) => anyhow::bail!("--focal {f}: must be a positive number of pixels"),
+            (None, None) => CameraSetting::SpinCrop,
+        };
+        Ok((model, camera))
+    }
+}
+
 #[derive(Args)]
 struct BenchArgs {
     #[command(flatten)]
@@ -121,6 +165,8 @@ struct BenchArgs {
     /// Untimed iterations first (caches, rays for the view, thread pools)
     #[arg(long, value_name = "N", default_value_t = 5)]
     warmup: u32,
+    #[command(flatten)]
+    body: BodyArgs,
 }
 
 #[derive(Args)]
@@ -175,6 +221,8 @@ struct RunArgs {
     /// Seconds between stats lines on stderr (0: none)
     #[arg(long, value_name = "S", default_value_t = 5.0)]
     stats_every: f64,
+    #[command(flatten)]
+    body: BodyArgs,
 }
 
 #[derive(Args)]
@@ -193,20 +241,8 @@ struct InferArgs {
     /// Also print the rendered opacity map (ImpHMR's silhouette), key "opacity"
     #[arg(long)]
     opacity: bool,
-    /// Your SMPL model, converted by tools/smpl_convert.py: adds "joints", 24 × [x, y, z]
-    /// in metres in the camera frame (x right, y down, z forward), at "cam_t"
-    #[arg(long, value_name = "FILE")]
-    body_model: Option<PathBuf>,
-    /// Focal length of the camera that took the images, pixels: "cam_t" becomes the
-    /// body's translation in that camera (CLIFF's full-frame convention; principal
-    /// point at the image centre). Without it or --intrinsics: SPIN's crop camera
-    /// (focal 5000 px at the crop's resolution). "camera" says which
-    #[arg(long, value_name = "PIXELS", conflicts_with = "intrinsics")]
-    focal: Option<f64>,
-    /// Camera intrinsics as JSON {"fx", "fy", "cx", "cy"} (pixels): like --focal, with
-    /// the calibrated principal point
-    #[arg(long, value_name = "FILE")]
-    intrinsics: Option<PathBuf>,
+    #[command(flatten)]
+    body: BodyArgs,
     /// PNG or JPEG images
     #[arg(required = true, value_name = "IMAGE")]
     images: Vec<PathBuf>,
@@ -260,15 +296,8 @@ fn infer(args: InferArgs) -> Result<ExitCode> {
         rotmat: args.rotmat,
         opacity: args.opacity,
     };
-    let body = match &args.body_model {
-        Some(p) => Some(imphmr::body::smpl::BodyModel::load(p)?),
-        None => None,
-    };
-    let intrinsics = match &args.intrinsics {
-        Some(p) => Some(Intrinsics::load(p).map_err(anyhow::Error::msg)?),
-        None => None,
-    };
-    let crop_side = engine.bundle.manifest.input.size as f64;
+    let (body_model, camera) = args.body.load()?;
+    let mut body = BodyStage::new(body_model, camera, engine.bundle.manifest.input.size);
     let stdout = std::io::stdout();
     let mut failed = 0usize;
     for path in &args.images {
@@ -280,27 +309,17 @@ fn infer(args: InferArgs) -> Result<ExitCode> {
                 .person_box
                 .unwrap_or_else(|| PersonBox::centre_square(w, h));
             bx.check_inside(w, h).with_context(|| shown.clone())?;
-            let inf = engine.infer(&rgb, &bx, args.net.view_deg)?;
-            let mut line =
-                json::inference_line(&shown, (w, h), &bx, &inf, (f.height, f.width), extras);
-            let camera = match (intrinsics, args.focal) {
-                (Some(k), _) => CameraModel::FullFrame(k),
-                (None, Some(focal)) => CameraModel::FullFrame(Intrinsics::from_focal(focal, w, h)),
-                (None, None) => CameraModel::SpinCrop { crop_side },
-            };
-            let t = camera.translation(inf.regressed.cam, &bx);
-            line["camera"] = serde_json::json!(camera.name());
-            line["cam_t"] = serde_json::json!(t);
-            if let Some(body) = &body {
-                let posed = body.forward(&inf.regressed.betas, &inf.rotmats)?;
-                let joints: Vec<[f64; 3]> = posed
-                    .joints
-                    .iter()
-                    .map(|j| [0, 1, 2].map(|i| j[i] as f64 + t[i]))
-                    .collect();
-                line["joints"] = serde_json::json!(joints);
-            }
-            Ok(line)
+            let mut inf = engine.infer(&rgb, &bx, args.net.view_deg)?;
+            let posed = body.apply(&mut inf, &bx, (w, h))?;
+            Ok(json::inference_line(
+                &shown,
+                (w, h),
+                &bx,
+                &inf,
+                &posed,
+                (f.height, f.width),
+                extras,
+            ))
         })();
         match line {
             Ok(v) => {
@@ -407,6 +426,7 @@ fn open_sinks(args: &RunArgs, engine: &Engine) -> Result<Vec<Box<dyn Sink>>> {
 
 fn run(args: RunArgs) -> Result<ExitCode> {
     let engine = Arc::new(load_engine(&args.net.model, args.net.field_on)?);
+    let (body_model, camera) = args.body.load()?;
     let sinks = open_sinks(&args, &engine)?;
     let source = open_source(&args)?;
     eprintln!("reading: {}", source.describe());
@@ -426,6 +446,8 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         person_box: args.person_box,
         stats_every: std::time::Duration::from_secs_f64(args.stats_every.max(0.0)),
         track: args.track,
+        body_model,
+        camera,
     };
     let summary = pipeline::run(source, engine, sinks, opts, stop);
     eprint!("{}", summary.report());
@@ -437,6 +459,12 @@ fn run(args: RunArgs) -> Result<ExitCode> {
 
 fn bench(args: BenchArgs, threads: usize) -> Result<ExitCode> {
     let engine = Arc::new(load_engine(&args.net.model, args.net.field_on)?);
+    let (body_model, camera) = args.body.load()?;
+    let mut body = BodyStage::new(
+        body_model.clone(),
+        camera,
+        engine.bundle.manifest.input.size,
+    );
     let rgb = capture::load_image(&args.image)?;
     let (w, h) = rgb.dimensions();
     let bx = PersonBox::centre_square(w, h);
@@ -463,16 +491,21 @@ fn bench(args: BenchArgs, threads: usize) -> Result<ExitCode> {
     let mut stats = LatencyStats::default();
     let started = std::time::Instant::now();
     for i in 0..args.iters {
-        let inference = engine.infer(&rgb, &bx, view)?;
+        let mut inference = engine.infer(&rgb, &bx, view)?;
         let times = inference.times;
         let t = std::time::Instant::now();
-        let outcome = bench_outcome(&engine, inference, (w, h), bx);
+        let posed = body.apply(&mut inference, &bx, (w, h))?;
+        let body_ms = t.elapsed().as_secs_f64() * 1e3;
+        let t = std::time::Instant::now();
+        let outcome = bench_outcome(&engine, inference, posed, (w, h), bx);
         let wire = imphmr::output::framing::frame(&outcome.packet().encode());
         std::hint::black_box(wire);
         let output_ms = t.elapsed().as_secs_f64() * 1e3;
-        // Stages in pipeline order, output before the network's total ("inference").
+        // Stages in pipeline order, body and output before the network's total
+        // ("inference").
         let [stages @ .., total] = times.named();
-        for (stage, ms) in stages.into_iter().chain([("output", output_ms), total]) {
+        let after = [("body", body_ms), ("output", output_ms), total];
+        for (stage, ms) in stages.into_iter().chain(after) {
             stats.record(stage, ms);
         }
         if (i + 1) % 10 == 0 {
@@ -493,6 +526,8 @@ fn bench(args: BenchArgs, threads: usize) -> Result<ExitCode> {
         person_box: Some(bx),
         stats_every: std::time::Duration::ZERO,
         track: false,
+        body_model,
+        camera,
     };
     let summary = pipeline::run(
         Box::new(source),
@@ -522,6 +557,7 @@ fn bench(args: BenchArgs, threads: usize) -> Result<ExitCode> {
 fn bench_outcome(
     engine: &Engine,
     inference: imphmr::engine::Inference,
+    body: imphmr::body::BodyResult,
     frame_size: (u32, u32),
     person_box: PersonBox,
 ) -> imphmr::output::Outcome {
@@ -532,6 +568,7 @@ fn bench_outcome(
         person_box,
         default_box: true,
         inference,
+        body,
         captured_at: std::time::SystemTime::now(),
         latency_us: 0,
         random_weights: engine.bundle.manifest.is_random(),

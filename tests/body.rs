@@ -32,6 +32,11 @@ fn smpl_forward_matches_smplx_lbs() {
         let posed = model.forward(&f32s(&case["betas"]), &rotmats).unwrap();
         let joints: Vec<f32> = posed.joints.iter().flatten().copied().collect();
         let verts: Vec<f32> = posed.vertices.iter().flatten().copied().collect();
+        // The per-frame joints-only path computes the very same numbers.
+        assert_eq!(
+            model.joints(&f32s(&case["betas"]), &rotmats).unwrap(),
+            posed.joints
+        );
         let (ej, ev) = (
             max_err(&joints, &f32s(&case["joints"])),
             max_err(&verts, &f32s(&case["vertices"])),

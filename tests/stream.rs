@@ -35,8 +35,13 @@ fn samples() -> Vec<String> {
 }
 
 fn infer_lines(files: &[String]) -> Vec<Value> {
+    infer_lines_with(&[], files)
+}
+
+fn infer_lines_with(extra: &[&str], files: &[String]) -> Vec<Value> {
     let o = imphmr()
         .args(["infer", "--model", "models/small"])
+        .args(extra)
         .args(files)
         .output()
         .unwrap();
@@ -153,6 +158,51 @@ fn udp_packets_equal_infer_and_are_gap_free() {
     );
     for stage in ["encoder", "field", "capture→out", "p99"] {
         assert!(stderr.contains(stage), "summary lacks {stage}: {stderr}");
+    }
+}
+
+/// With a body model and a focal length the packet carries joints (flag bit 0) and the
+/// full-frame translation as its cam (flag bit 2): the numbers `infer` prints.
+#[test]
+fn udp_packets_carry_joints_and_the_full_frame_translation() {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
+    let addr = socket.local_addr().unwrap().to_string();
+    let body = root().join("models/body/synthetic.body");
+    let body_args = ["--body-model", body.to_str().unwrap(), "--focal", "600"];
+    let child = imphmr()
+        .args([
+            "run",
+            "--model",
+            "models/small",
+            "--source",
+            "models/samples",
+        ])
+        .args(["--frames", "2", "--udp", &addr, "--stats-every", "0"])
+        .args(body_args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 2048];
+    let packets: Vec<Packet> = (0..2)
+        .map(|_| {
+            let n = socket.recv(&mut buf).expect("a datagram");
+            Packet::decode(&buf[..n]).unwrap()
+        })
+        .collect();
+    finish(child);
+    let expected = infer_lines_with(&body_args, &samples()[..2]);
+    for (p, line) in packets.iter().zip(&expected) {
+        assert_eq!(p.flags & flags::JOINTS, flags::JOINTS);
+        assert_eq!(p.flags & flags::CAM_FULL_FRAME, flags::CAM_FULL_FRAME);
+        assert_eq!(line["camera"], "full_frame");
+        assert_close(&p.cam, &f32s(&line["cam_t"]), "cam = cam_t");
+        assert_close(&p.joints.concat(), &f32s(&line["joints"]), "joints");
+        assert_close(&p.theta.concat(), &f32s(&line["theta"]), "theta");
+        assert!(p.joints.iter().flatten().any(|&c| c != 0.0));
     }
 }
 

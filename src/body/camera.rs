@@ -58,6 +58,31 @@ impl Intrinsics {
     }
 }
 
+/// What the user said about the camera; resolved per frame, as frame sizes may change.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum CameraSetting {
+    /// Nothing known: SPIN's crop camera.
+    #[default]
+    SpinCrop,
+    /// A focal length in pixels, principal point at the frame's centre.
+    Focal(f64),
+    /// Calibrated intrinsics.
+    Calibrated(Intrinsics),
+}
+
+impl CameraSetting {
+    /// The camera model for a `width`×`height` frame and a network crop of `crop_side` px.
+    pub fn model(&self, crop_side: f64, width: u32, height: u32) -> CameraModel {
+        match *self {
+            CameraSetting::SpinCrop => CameraModel::SpinCrop { crop_side },
+            CameraSetting::Focal(f) => {
+                CameraModel::FullFrame(Intrinsics::from_focal(f, width, height))
+            }
+            CameraSetting::Calibrated(k) => CameraModel::FullFrame(k),
+        }
+    }
+}
+
 /// How the translation was obtained (packet flag bit 2 when `FullFrame`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum CameraModel {
@@ -90,6 +115,47 @@ impl CameraModel {
                     (ty + 2.0 * (v - k.cy) / bs) * (k.fx / k.fy),
                     2.0 * k.fx / bs,
                 ]
+            }
+        }
+    }
+
+    /// The weak-perspective camera (s, tx, ty) of `bx` that gives translation `t`: the
+    /// inverse of `translation` (used after smoothing t, so both stay consistent).
+    pub fn weak_perspective(&self, t: [f64; 3], bx: &PersonBox) -> [f32; 3] {
+        let z = t[2].max(1e-9);
+        let cam = match self {
+            CameraModel::SpinCrop { crop_side } => [2.0 * SPIN_FOCAL / (crop_side * z), t[0], t[1]],
+            CameraModel::FullFrame(k) => {
+                let b = bx.w.max(bx.h);
+                let bs = 2.0 * k.fx / z;
+                let (u, v) = (bx.x + bx.w / 2.0, bx.y + bx.h / 2.0);
+                [
+                    bs / b,
+                    t[0] - 2.0 * (u - k.cx) / bs,
+                    t[1] * (k.fy / k.fx) - 2.0 * (v - k.cy) / bs,
+                ]
+            }
+        };
+        cam.map(|c| c as f32)
+    }
+
+    /// Where point `p` of the camera frame (metres) appears in the captured frame,
+    /// pixels; None behind the camera. For SPIN's crop camera: projected into the crop,
+    /// then placed at the crop's box.
+    pub fn project(&self, p: [f64; 3], bx: &PersonBox) -> Option<[f64; 2]> {
+        if p[2].is_nan() || p[2] <= 1e-6 {
+            return None;
+        }
+        match self {
+            CameraModel::SpinCrop { crop_side } => {
+                let c = |x: f64| SPIN_FOCAL * x / p[2] + crop_side / 2.0;
+                Some([
+                    bx.x + c(p[0]) * bx.w / crop_side,
+                    bx.y + c(p[1]) * bx.h / crop_side,
+                ])
+            }
+            CameraModel::FullFrame(k) => {
+                Some([k.fx * p[0] / p[2] + k.cx, k.fy * p[1] / p[2] + k.cy])
             }
         }
     }
@@ -147,6 +213,64 @@ mod tests {
             m.translation([0.5, 0.0, 0.0], &right),
             [2.0, 0.0, 20.0]
         ));
+    }
+
+    #[test]
+    fn weak_perspective_inverts_translation() {
+        let bx = PersonBox {
+            x: 100.0,
+            y: 60.0,
+            w: 180.0,
+            h: 240.0,
+        };
+        let models = [
+            CameraModel::SpinCrop { crop_side: 224.0 },
+            CameraModel::FullFrame(Intrinsics {
+                fx: 900.0,
+                fy: 950.0,
+                cx: 310.0,
+                cy: 250.0,
+            }),
+        ];
+        for m in models {
+            let cam = [0.8f32, 0.15, -0.05];
+            let back = m.weak_perspective(m.translation(cam, &bx), &bx);
+            for (a, b) in cam.iter().zip(back) {
+                assert!((a - b).abs() < 1e-6, "{m:?}: {cam:?} -> {back:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn spin_crop_origin_projects_to_the_box() {
+        let bx = PersonBox {
+            x: 40.0,
+            y: 30.0,
+            w: 200.0,
+            h: 200.0,
+        };
+        let m = CameraModel::SpinCrop { crop_side: 224.0 };
+        let cam = [0.9f32, 0.1, -0.2];
+        let p = m.project(m.translation(cam, &bx), &bx).unwrap();
+        // Box centre + (b·s/2)·(tx, ty) = (140, 130) + 90·(0.1, −0.2).
+        assert!(
+            (p[0] - 149.0).abs() < 1e-3 && (p[1] - 112.0).abs() < 1e-3,
+            "{p:?}"
+        );
+        assert_eq!(m.project([0.0, 0.0, -1.0], &bx), None);
+    }
+
+    #[test]
+    fn settings_resolve_per_frame() {
+        let f = CameraSetting::Focal(800.0).model(224.0, 640, 480);
+        assert_eq!(
+            f,
+            CameraModel::FullFrame(Intrinsics::from_focal(800.0, 640, 480))
+        );
+        assert_eq!(
+            CameraSetting::SpinCrop.model(224.0, 640, 480),
+            CameraModel::SpinCrop { crop_side: 224.0 }
+        );
     }
 
     #[test]

@@ -95,6 +95,11 @@ impl Reader<'_> {
     }
 }
 
+/// Vertex `i` of a flat xyz buffer.
+fn vertex(buf: &[f32], i: usize) -> Vector3<f32> {
+    Vector3::new(buf[3 * i], buf[3 * i + 1], buf[3 * i + 2])
+}
+
 impl BodyModel {
     pub fn load(path: &Path) -> Result<BodyModel, BodyError> {
         let bytes = std::fs::read(path).map_err(|cause| BodyError::Io {
@@ -159,16 +164,38 @@ impl BodyModel {
         Ok(model)
     }
 
-    /// Pose the body: `betas` (the first `min(betas.len(), self.betas)` are used, as
-    /// SPIN's 10 of a model with more), one rotation per joint.
-    pub fn forward(&self, betas: &[f32], rotmats: &[Matrix3<f32>]) -> Result<Posed, BodyError> {
-        let (nv, nj, nb) = (self.vertices, self.joints, self.betas);
-        if rotmats.len() != nj {
+    /// The posed joints only (what a robot needs each frame): the shape blend, joint
+    /// regression and the kinematic chain, without pose blend shapes and skinning.
+    /// Same values as `forward(..).joints`.
+    pub fn joints(
+        &self,
+        betas: &[f32],
+        rotmats: &[Matrix3<f32>],
+    ) -> Result<Vec<[f32; 3]>, BodyError> {
+        self.check_rotations(rotmats)?;
+        let (_, rest) = self.shaped(betas);
+        Ok(self
+            .chain(&rest, rotmats)
+            .iter()
+            .map(|(_, t)| [t.x, t.y, t.z])
+            .collect())
+    }
+
+    fn check_rotations(&self, rotmats: &[Matrix3<f32>]) -> Result<(), BodyError> {
+        if rotmats.len() != self.joints {
             return Err(BodyError::Input(format!(
-                "{} rotations for a model with {nj} joints",
-                rotmats.len()
+                "{} rotations for a model with {} joints",
+                rotmats.len(),
+                self.joints
             )));
         }
+        Ok(())
+    }
+
+    /// Shape blend (`betas`: the first `min(betas.len(), self.betas)` are used, as
+    /// SPIN's 10 of a model with more) → shaped vertices (flat xyz) and rest joints.
+    fn shaped(&self, betas: &[f32]) -> (Vec<f32>, Vec<Vector3<f32>>) {
+        let (nv, nj, nb) = (self.vertices, self.joints, self.betas);
         let used = betas.len().min(nb);
         let v_shaped: Vec<f32> = (0..nv * 3)
             .map(|k| {
@@ -176,9 +203,7 @@ impl BodyModel {
                 self.v_template[k] + dirs.iter().zip(betas).map(|(d, b)| d * b).sum::<f32>()
             })
             .collect();
-        let vertex =
-            |buf: &[f32], i: usize| Vector3::new(buf[3 * i], buf[3 * i + 1], buf[3 * i + 2]);
-        let rest: Vec<Vector3<f32>> = (0..nj)
+        let rest = (0..nj)
             .map(|j| {
                 let row = &self.j_regressor[j * nv..(j + 1) * nv];
                 row.iter()
@@ -187,6 +212,34 @@ impl BodyModel {
                     .sum()
             })
             .collect();
+        (v_shaped, rest)
+    }
+
+    /// Rigid transforms down the kinematic tree: each joint's global rotation and
+    /// position (the posed joint).
+    fn chain(
+        &self,
+        rest: &[Vector3<f32>],
+        rotmats: &[Matrix3<f32>],
+    ) -> Vec<(Matrix3<f32>, Vector3<f32>)> {
+        let mut global: Vec<(Matrix3<f32>, Vector3<f32>)> = Vec::with_capacity(self.joints);
+        for j in 0..self.joints {
+            let par = self.parents[j];
+            global.push(if par < 0 {
+                (rotmats[j], rest[j])
+            } else {
+                let (pr, pt) = global[par as usize];
+                (pr * rotmats[j], pr * (rest[j] - rest[par as usize]) + pt)
+            });
+        }
+        global
+    }
+
+    /// Pose the body: joints and vertices. `betas` as in `joints`.
+    pub fn forward(&self, betas: &[f32], rotmats: &[Matrix3<f32>]) -> Result<Posed, BodyError> {
+        self.check_rotations(rotmats)?;
+        let (nv, nj) = (self.vertices, self.joints);
+        let (v_shaped, rest) = self.shaped(betas);
 
         // Pose blend shapes from (R − I) of every joint but the root, row-major.
         let mut v_posed = v_shaped.clone();
@@ -201,17 +254,7 @@ impl BodyModel {
             }
         }
 
-        // Rigid transforms down the kinematic tree.
-        let mut global: Vec<(Matrix3<f32>, Vector3<f32>)> = Vec::with_capacity(nj);
-        for j in 0..nj {
-            let par = self.parents[j];
-            global.push(if par < 0 {
-                (rotmats[j], rest[j])
-            } else {
-                let (pr, pt) = global[par as usize];
-                (pr * rotmats[j], pr * (rest[j] - rest[par as usize]) + pt)
-            });
-        }
+        let global = self.chain(&rest, rotmats);
         let joints = global.iter().map(|(_, t)| [t.x, t.y, t.z]).collect();
         // Skinning transforms: take a rest-pose point to its posed place.
         let skin: Vec<(Matrix3<f32>, Vector3<f32>)> = global

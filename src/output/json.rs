@@ -2,6 +2,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::body::BodyResult;
 use crate::crop::PersonBox;
 use crate::engine::Inference;
 
@@ -17,6 +18,7 @@ pub fn inference_line(
     size: (u32, u32),
     bx: &PersonBox,
     inf: &Inference,
+    body: &BodyResult,
     opacity_shape: (usize, usize),
     extras: Extras,
 ) -> Value {
@@ -28,6 +30,11 @@ pub fn inference_line(
     o.insert("theta".into(), json!(inf.axis_angle));
     o.insert("betas".into(), json!(inf.regressed.betas));
     o.insert("cam".into(), json!(inf.regressed.cam));
+    o.insert("camera".into(), json!(body.camera.name()));
+    o.insert("cam_t".into(), json!(body.translation));
+    if let Some(joints) = &body.joints {
+        o.insert("joints".into(), json!(joints));
+    }
     if extras.rotmat {
         // Row-major 3×3 per joint.
         let r: Vec<Vec<f32>> = inf

@@ -9,6 +9,8 @@ use std::io::Write;
 use std::net::{ToSocketAddrs, UdpSocket};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::body::camera::CameraModel;
+use crate::body::BodyResult;
 use crate::crop::PersonBox;
 use crate::engine::Inference;
 use packet::{flags, Packet};
@@ -23,6 +25,8 @@ pub struct Outcome {
     pub person_box: PersonBox,
     pub default_box: bool,
     pub inference: Inference,
+    /// Camera translation and (with a body model) joints.
+    pub body: BodyResult,
     pub captured_at: SystemTime,
     /// Capture → hand-over to the sinks, microseconds.
     pub latency_us: u32,
@@ -48,6 +52,21 @@ impl Outcome {
         for (d, s) in betas.iter_mut().zip(&inf.regressed.betas) {
             *d = *s;
         }
+        // The crop's weak perspective, or the translation in the real camera.
+        let cam = match self.body.camera {
+            CameraModel::FullFrame(_) => {
+                f |= flags::CAM_FULL_FRAME;
+                self.body.translation.map(|t| t as f32)
+            }
+            CameraModel::SpinCrop { .. } => inf.regressed.cam,
+        };
+        let mut joints = [[0f32; 3]; packet::JOINTS];
+        if let Some(js) = &self.body.joints {
+            f |= flags::JOINTS;
+            for (d, s) in joints.iter_mut().zip(js) {
+                *d = *s;
+            }
+        }
         Packet {
             flags: f,
             sequence: self.sequence,
@@ -59,7 +78,8 @@ impl Outcome {
             person_box: [b.x as f32, b.y as f32, b.w as f32, b.h as f32],
             theta,
             betas,
-            cam: inf.regressed.cam,
+            cam,
+            joints,
             ..Packet::default()
         }
     }
@@ -199,6 +219,7 @@ impl Sink for JsonlSink {
             o.frame_size,
             &o.person_box,
             &o.inference,
+            &o.body,
             self.opacity_shape,
             self.extras,
         );

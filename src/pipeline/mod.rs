@@ -10,6 +10,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::body::camera::CameraSetting;
+use crate::body::smpl::BodyModel;
+use crate::body::BodyStage;
 use crate::capture::{Frame, FrameSource};
 use crate::crop::track::Tracker;
 use crate::crop::PersonBox;
@@ -31,6 +34,10 @@ pub struct RunOptions {
     pub stats_every: Duration,
     /// Without a fixed box: follow the last result instead of the centre square.
     pub track: bool,
+    /// The user's body model: joints in every packet.
+    pub body_model: Option<Arc<BodyModel>>,
+    /// What is known about the camera (for the translation and the joints).
+    pub camera: CameraSetting,
 }
 
 /// Frame counters, readable while the pipeline runs.
@@ -220,6 +227,11 @@ pub fn run(
     // Inference on this thread.
     let random = engine.bundle.manifest.is_random();
     let mut tracker = Tracker::new(engine.bundle.mean.cam[0] as f64);
+    let mut body = BodyStage::new(
+        opts.body_model.clone(),
+        opts.camera,
+        engine.bundle.manifest.input.size,
+    );
     let mut last_stats = Instant::now();
     while let Some(Captured { index, frame }) = pop_until_closed(&frames_q) {
         let (w, h) = frame.image.dimensions();
@@ -235,12 +247,16 @@ pub fn run(
             .check_inside(w, h)
             .map_err(|e| e.to_string())
             .and_then(|()| {
-                engine
+                let mut inference = engine
                     .infer(&frame.image, &bx, opts.view_deg)
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| e.to_string())?;
+                let body = body
+                    .apply(&mut inference, &bx, (w, h))
+                    .map_err(|e| e.to_string())?;
+                Ok((inference, body))
             });
         match result {
-            Ok(inference) => {
+            Ok((inference, body)) => {
                 counters.processed.fetch_add(1, Ordering::Relaxed);
                 if opts.track {
                     let a = &inference.rendered.opacity;
@@ -263,6 +279,7 @@ pub fn run(
                     person_box: bx,
                     default_box,
                     inference,
+                    body,
                     captured_at: frame.captured_at,
                     latency_us: (latency_ms * 1e3) as u32,
                     random_weights: random,
@@ -353,6 +370,8 @@ mod tests {
             person_box: None,
             stats_every: Duration::ZERO,
             track: false,
+            body_model: None,
+            camera: CameraSetting::SpinCrop,
         };
         let stop = Arc::new(AtomicBool::new(false));
         let started = Instant::now();
