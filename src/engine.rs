@@ -8,6 +8,7 @@ use std::time::Instant;
 use image::RgbImage;
 use nalgebra::Matrix3;
 
+use crate::body::consistency::{self, Ambiguity, ViewEstimate};
 use crate::body::rotation;
 use crate::crop::{self, PersonBox};
 use crate::field::{ms, CpuRenderer, Rendered};
@@ -58,7 +59,19 @@ pub struct Inference {
     pub rotmats: Vec<Matrix3<f32>>,
     /// θ as axis-angle per joint, angle in [0, π].
     pub axis_angle: Vec<[f32; 3]>,
+    /// With more than one view (`--views`): every view's answer and their spread.
+    pub views: Option<MultiView>,
     pub times: StageTimes,
+}
+
+/// The same frame seen from several yaws (`Engine::infer_views`).
+#[derive(Debug, Clone)]
+pub struct MultiView {
+    /// One per view, the frame's own view first.
+    pub estimates: Vec<ViewEstimate>,
+    /// Per view, its mean geodesic distance to the consensus over joints, radians.
+    pub deviation_rad: Vec<f32>,
+    pub ambiguity: Ambiguity,
 }
 
 /// Where the feature field is rendered.
@@ -183,6 +196,28 @@ impl Engine {
         self.renderer.render(z, view_deg)
     }
 
+    /// The feature field rendered from every yaw of `views_deg`: one batched pass on
+    /// the CPU; one kernel launch per view on CUDA.
+    pub fn render_views(
+        &self,
+        z: &[f32],
+        views_deg: &[f64],
+    ) -> Result<(Vec<Rendered>, crate::field::FieldTimes), ModelError> {
+        #[cfg(feature = "cuda")]
+        if let Some(c) = &self.cuda {
+            let mut all = Vec::with_capacity(views_deg.len());
+            let mut times = crate::field::FieldTimes::default();
+            for &v in views_deg {
+                let (r, t) = c.render(z, v)?;
+                times.field_ms += t.field_ms;
+                times.render_ms += t.render_ms;
+                all.push(r);
+            }
+            return Ok((all, times));
+        }
+        self.renderer.render_views(z, views_deg)
+    }
+
     /// The CPU field renderer (per-view caches, the unsplit reference path), whichever
     /// device renders the frames.
     pub fn renderer(&self) -> &CpuRenderer {
@@ -221,23 +256,70 @@ impl Engine {
         bx: &PersonBox,
         view_deg: f64,
     ) -> Result<Inference, ModelError> {
+        self.infer_views(rgb, bx, &[view_deg])
+    }
+
+    /// The whole network, the field rendered from every yaw of `views_deg` (the first
+    /// is the frame's answer; with more than one, `Inference::views` holds every view's
+    /// answer and their spread). The stage times cover all views.
+    pub fn infer_views(
+        &self,
+        rgb: &RgbImage,
+        bx: &PersonBox,
+        views_deg: &[f64],
+    ) -> Result<Inference, ModelError> {
+        let Some(&view_deg) = views_deg.first() else {
+            return Err(ModelError::Input("no viewing direction given".into()));
+        };
         let t0 = Instant::now();
         let input = self.preprocess(rgb, bx);
         let t1 = Instant::now();
         let z = self.encode(&input)?;
         let t2 = Instant::now();
-        let (rendered, field_times) = self.render(&z, view_deg)?;
+        let (mut rendered, field_times) = if views_deg.len() == 1 {
+            let (r, t) = self.render(&z, view_deg)?;
+            (vec![r], t)
+        } else {
+            self.render_views(&z, views_deg)?
+        };
         let t3 = Instant::now();
-        let regressed = self.regress(&rendered, &z)?;
-        let (rotmats, axis_angle) = joint_rotations(&regressed.pose6d);
+        let mut estimates = Vec::with_capacity(views_deg.len());
+        let mut main = None;
+        for (i, (r, &v)) in rendered.iter().zip(views_deg).enumerate() {
+            let regressed = self.regress(r, &z)?;
+            let (rotmats, axis_angle) = joint_rotations(&regressed.pose6d);
+            if views_deg.len() > 1 {
+                estimates.push(ViewEstimate {
+                    view_deg: v,
+                    rotmats: rotmats.clone(),
+                    betas: regressed.betas.clone(),
+                    cam: regressed.cam,
+                });
+            }
+            if i == 0 {
+                main = Some((regressed, rotmats, axis_angle));
+            }
+        }
+        let Some((regressed, rotmats, axis_angle)) = main else {
+            return Err(ModelError::Input("no rendering came back".into()));
+        };
+        let views = (estimates.len() > 1).then(|| {
+            let (ambiguity, deviation_rad) = consistency::spread(&estimates);
+            MultiView {
+                estimates,
+                deviation_rad,
+                ambiguity,
+            }
+        });
         let t4 = Instant::now();
         Ok(Inference {
             view_deg,
             z,
-            rendered,
+            rendered: rendered.swap_remove(0),
             regressed,
             rotmats,
             axis_angle,
+            views,
             times: StageTimes {
                 preprocess: ms(t1 - t0),
                 encoder: ms(t2 - t1),

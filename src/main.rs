@@ -100,6 +100,18 @@ struct NetArgs {
         allow_hyphen_values = true
     )]
     view_deg: f64,
+    /// Also render the field from these yaws, degrees (e.g. 0,90,180,270), in the same
+    /// batched pass. Each view's answer is brought back to the input view; how far they
+    /// spread is the frame's ambiguity score (radians: JSON "ambiguity", packet flag
+    /// bit 1), the network's own doubt. `infer` also prints every view's answer
+    /// ("views"). Costs a field and a head per view (see `imphmr bench --views`)
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "DEG,…",
+        allow_hyphen_values = true
+    )]
+    views: Vec<f64>,
     /// Where to render the feature field: CUDA when this build has it (cargo feature
     /// cuda) and a GPU with its driver is present, else the CPU; or force one
     #[arg(long, value_enum, value_name = "DEVICE", default_value_t = FieldDevice::Auto)]
@@ -145,6 +157,29 @@ impl BodyArgs {
             (None, None) => CameraSetting::SpinCrop,
         };
         Ok((model, camera))
+    }
+}
+
+impl NetArgs {
+    /// --view-deg first, then the other --views (duplicates dropped).
+    fn view_list(&self) -> Result<Vec<f64>> {
+        let mut list = vec![self.view_deg];
+        for &v in &self.views {
+            if !v.is_finite() {
+                anyhow::bail!("--views: {v} is not a number of degrees");
+            }
+            if !list.contains(&v) {
+                list.push(v);
+            }
+        }
+        if !self.views.is_empty() && list.len() < 2 {
+            anyhow::bail!(
+                "--views {:?}: needs at least one yaw besides --view-deg {}",
+                self.views,
+                self.view_deg
+            );
+        }
+        Ok(list)
     }
 }
 
@@ -295,9 +330,11 @@ fn infer(args: InferArgs) -> Result<ExitCode> {
     let extras = Extras {
         rotmat: args.rotmat,
         opacity: args.opacity,
+        views: true,
     };
     let (body_model, camera) = args.body.load()?;
     let mut body = BodyStage::new(body_model, camera, engine.bundle.manifest.input.size);
+    let views = args.net.view_list()?;
     let stdout = std::io::stdout();
     let mut failed = 0usize;
     for path in &args.images {
@@ -309,7 +346,7 @@ fn infer(args: InferArgs) -> Result<ExitCode> {
                 .person_box
                 .unwrap_or_else(|| PersonBox::centre_square(w, h));
             bx.check_inside(w, h).with_context(|| shown.clone())?;
-            let mut inf = engine.infer(&rgb, &bx, args.net.view_deg)?;
+            let mut inf = engine.infer_views(&rgb, &bx, &views)?;
             let posed = body.apply(&mut inf, &bx, (w, h))?;
             Ok(json::inference_line(
                 &shown,
@@ -442,7 +479,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let opts = RunOptions {
         frames: args.frames,
         queue: args.queue.max(1),
-        view_deg: args.net.view_deg,
+        views: args.net.view_list()?,
         person_box: args.person_box,
         stats_every: std::time::Duration::from_secs_f64(args.stats_every.max(0.0)),
         track: args.track,
@@ -468,9 +505,9 @@ fn bench(args: BenchArgs, threads: usize) -> Result<ExitCode> {
     let rgb = capture::load_image(&args.image)?;
     let (w, h) = rgb.dimensions();
     let bx = PersonBox::centre_square(w, h);
-    let view = args.net.view_deg;
+    let views = args.net.view_list()?;
     eprintln!(
-        "bench: {} ({}) on {} ({}x{}), {} threads, field on {}, {} {}, {} warm-up + {} timed iterations",
+        "bench: {} ({}) on {} ({}x{}), {} threads, field on {}, views {:?}, {} {}, {} warm-up + {} timed iterations",
         engine.bundle.manifest.name,
         engine.bundle.manifest.precision,
         args.image.display(),
@@ -478,20 +515,21 @@ fn bench(args: BenchArgs, threads: usize) -> Result<ExitCode> {
         h,
         threads,
         engine.field_device(),
+        views,
         std::env::consts::OS,
         std::env::consts::ARCH,
         args.warmup,
         args.iters
     );
     for _ in 0..args.warmup {
-        engine.infer(&rgb, &bx, view)?;
+        engine.infer_views(&rgb, &bx, &views)?;
     }
 
     // Single-frame latency: one frame at a time through every stage.
     let mut stats = LatencyStats::default();
     let started = std::time::Instant::now();
     for i in 0..args.iters {
-        let mut inference = engine.infer(&rgb, &bx, view)?;
+        let mut inference = engine.infer_views(&rgb, &bx, &views)?;
         let times = inference.times;
         let t = std::time::Instant::now();
         let posed = body.apply(&mut inference, &bx, (w, h))?;
@@ -514,6 +552,17 @@ fn bench(args: BenchArgs, threads: usize) -> Result<ExitCode> {
     }
     let sequential_fps = args.iters as f64 / started.elapsed().as_secs_f64().max(1e-9);
 
+    // With --views: the same frames from the input view alone, for what the others cost.
+    let mut one_view = LatencyStats::default();
+    if views.len() > 1 {
+        eprintln!("  one view ({} deg) for comparison", views[0]);
+        for _ in 0..args.iters {
+            for (stage, ms) in engine.infer(&rgb, &bx, views[0])?.times.named() {
+                one_view.record(stage, ms);
+            }
+        }
+    }
+
     // Pipelined throughput: `imphmr run`'s capture, inference and output threads on the
     // same frame, paced by the pipeline itself.
     eprintln!("  pipelined: {} frames", args.iters);
@@ -522,7 +571,7 @@ fn bench(args: BenchArgs, threads: usize) -> Result<ExitCode> {
     let opts = RunOptions {
         frames: Some(args.iters as u64),
         queue: 2,
-        view_deg: view,
+        views: views.clone(),
         person_box: Some(bx),
         stats_every: std::time::Duration::ZERO,
         track: false,
@@ -538,6 +587,22 @@ fn bench(args: BenchArgs, threads: usize) -> Result<ExitCode> {
     );
 
     print!("{}", stats.table());
+    if views.len() > 1 {
+        let p50 = |s: &LatencyStats, stage: &str| {
+            s.percentiles()
+                .iter()
+                .find(|(n, _)| *n == stage)
+                .map_or(f64::NAN, |(_, p)| p.p50)
+        };
+        println!("views {views:?} (field batched, one head each) against one view, p50 ms:");
+        for stage in ["field", "render", "head", "inference"] {
+            let (many, one) = (p50(&stats, stage), p50(&one_view, stage));
+            println!(
+                "  {stage:<10} {many:>8.2} vs {one:>8.2}  (x{:.2})",
+                many / one.max(1e-9)
+            );
+        }
+    }
     println!("frames per second (sequential, single-frame latency): {sequential_fps:.1}");
     println!(
         "frames per second (pipelined: capture, inference, output threads): {:.1}",

@@ -153,6 +153,32 @@ fn split_field_equals_the_whole_graph() {
     }
 }
 
+#[test]
+fn batched_views_equal_one_view_at_a_time() {
+    // `--views` stacks every view's samples into one run of the field: each view must
+    // come out as if rendered alone, and the golden's own view as the reference has it.
+    let e = engine();
+    for g in goldens() {
+        let z = g.f32s("z");
+        let views = [g.view(), 0.0, 90.0, 180.0, 270.0, 33.0];
+        let (all, _) = e.renderer().render_views(&z, &views).unwrap();
+        assert_eq!(all.len(), views.len());
+        for (r, &v) in all.iter().zip(&views) {
+            let (alone, _) = e.renderer().render(&z, v).unwrap();
+            let what = format!("batch F {v}");
+            check_close(&g, &what, &r.feature_map, &alone.feature_map, 1e-6);
+            check_close(&g, "batch A", &r.opacity, &alone.opacity, 1e-6);
+        }
+        check(
+            &g,
+            "batch F vs ref",
+            &all[0].feature_map,
+            "feature_map",
+            tol(),
+        );
+    }
+}
+
 fn check_close(golden: &Golden, what: &str, got: &[f32], want: &[f32], tol: f32) {
     let err = max_err(got, want);
     eprintln!("{:<24} {:<12} max |err| = {err:.2e}", golden.name, what);

@@ -161,17 +161,25 @@ fn udp_packets_equal_infer_and_are_gap_free() {
     }
 }
 
-/// With a body model and a focal length the packet carries joints (flag bit 0) and the
-/// full-frame translation as its cam (flag bit 2): the numbers `infer` prints.
+/// With a body model, a focal length and views the packet carries joints (flag bit 0),
+/// the full-frame translation as its cam (flag bit 2) and the ambiguity score (flag
+/// bit 1): the numbers `infer` prints.
 #[test]
-fn udp_packets_carry_joints_and_the_full_frame_translation() {
+fn udp_packets_carry_joints_translation_and_ambiguity() {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket
         .set_read_timeout(Some(Duration::from_secs(120)))
         .unwrap();
     let addr = socket.local_addr().unwrap().to_string();
     let body = root().join("models/body/synthetic.body");
-    let body_args = ["--body-model", body.to_str().unwrap(), "--focal", "600"];
+    let body_args = [
+        "--body-model",
+        body.to_str().unwrap(),
+        "--focal",
+        "600",
+        "--views",
+        "0,120,240",
+    ];
     let child = imphmr()
         .args([
             "run",
@@ -203,6 +211,9 @@ fn udp_packets_carry_joints_and_the_full_frame_translation() {
         assert_close(&p.joints.concat(), &f32s(&line["joints"]), "joints");
         assert_close(&p.theta.concat(), &f32s(&line["theta"]), "theta");
         assert!(p.joints.iter().flatten().any(|&c| c != 0.0));
+        assert_eq!(p.flags & flags::AMBIGUITY, flags::AMBIGUITY);
+        assert_close(&[p.ambiguity], &f32s(&line["ambiguity"]), "ambiguity");
+        assert!(p.ambiguity > 0.0);
     }
 }
 

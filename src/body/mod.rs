@@ -2,6 +2,7 @@
 //! camera, and the per-frame stage that ties them together.
 
 pub mod camera;
+pub mod consistency;
 pub mod rotation;
 pub mod smpl;
 pub mod stage;

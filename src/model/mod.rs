@@ -55,6 +55,8 @@ pub enum ModelError {
     Run { path: PathBuf, msg: String },
     #[error("--field-on cuda: the field cannot render on CUDA: {msg}")]
     FieldDevice { msg: String },
+    #[error("{0}")]
+    Input(String),
 }
 
 /// SMPL mean parameters the regressor starts from (SPIN's `smpl_mean_params`).

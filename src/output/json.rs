@@ -2,6 +2,8 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::body::rotation::rotmat_to_axis_angle;
+use crate::body::stage::axis_angles;
 use crate::body::BodyResult;
 use crate::crop::PersonBox;
 use crate::engine::Inference;
@@ -11,6 +13,8 @@ use crate::engine::Inference;
 pub struct Extras {
     pub rotmat: bool,
     pub opacity: bool,
+    /// With several views: every view's answer, brought back to the input view.
+    pub views: bool,
 }
 
 pub fn inference_line(
@@ -34,6 +38,28 @@ pub fn inference_line(
     o.insert("cam_t".into(), json!(body.translation));
     if let Some(joints) = &body.joints {
         o.insert("joints".into(), json!(joints));
+    }
+    if let Some(mv) = &inf.views {
+        o.insert("ambiguity".into(), json!(mv.ambiguity.pose_rad));
+        o.insert("ambiguity_betas".into(), json!(mv.ambiguity.betas_std));
+        if extras.views {
+            let per_view: Vec<Value> = mv
+                .estimates
+                .iter()
+                .zip(&mv.deviation_rad)
+                .map(|(e, dev)| {
+                    json!({
+                        "view_deg": e.view_deg,
+                        "theta": axis_angles(&e.canonical()),
+                        "root_as_seen": e.rotmats.first().map(rotmat_to_axis_angle),
+                        "betas": e.betas,
+                        "cam": e.cam,
+                        "deviation_rad": dev,
+                    })
+                })
+                .collect();
+            o.insert("views".into(), Value::Array(per_view));
+        }
     }
     if extras.rotmat {
         // Row-major 3×3 per joint.

@@ -67,6 +67,11 @@ impl Outcome {
                 *d = *s;
             }
         }
+        let mut ambiguity = 0.0;
+        if let Some(mv) = &inf.views {
+            f |= flags::AMBIGUITY;
+            ambiguity = mv.ambiguity.pose_rad;
+        }
         Packet {
             flags: f,
             sequence: self.sequence,
@@ -80,7 +85,7 @@ impl Outcome {
             betas,
             cam,
             joints,
-            ..Packet::default()
+            ambiguity,
         }
     }
 }

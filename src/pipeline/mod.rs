@@ -27,7 +27,9 @@ pub struct RunOptions {
     pub frames: Option<u64>,
     /// Frames waiting for inference (and outcomes waiting for the sinks).
     pub queue: usize,
-    pub view_deg: f64,
+    /// Yaws to render the field from, degrees: the first gives the frame's answer;
+    /// more than one adds the ambiguity score (`--views`).
+    pub views: Vec<f64>,
     /// A fixed person box; None: the centre square of each frame.
     pub person_box: Option<PersonBox>,
     /// How often to log a stats line (zero: never).
@@ -248,7 +250,7 @@ pub fn run(
             .map_err(|e| e.to_string())
             .and_then(|()| {
                 let mut inference = engine
-                    .infer(&frame.image, &bx, opts.view_deg)
+                    .infer_views(&frame.image, &bx, &opts.views)
                     .map_err(|e| e.to_string())?;
                 let body = body
                     .apply(&mut inference, &bx, (w, h))
@@ -366,7 +368,7 @@ mod tests {
         let opts = RunOptions {
             frames: None,
             queue: 2,
-            view_deg: 0.0,
+            views: vec![0.0],
             person_box: None,
             stats_every: Duration::ZERO,
             track: false,
