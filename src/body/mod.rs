@@ -2,4 +2,5 @@
 
 pub mod camera;
 pub mod rotation;
+pub mod smooth;
 pub mod smpl;
