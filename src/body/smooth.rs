@@ -267,6 +267,88 @@ impl BodySmoother {
 mod tests {
     use super::*;
 
+    const DT: f64 = 1.0 / 30.0;
+    /// The knobs the synthetic tests use, for 30 fps with 2° of noise. At rest α ≈ 0.2
+    /// (noise down ~2.5×); β = 2 s/rad lifts the cutoff by 2 Hz per rad/s of speed, which
+    /// is what it takes for the 54°/s swing below to beat the raw error despite the lag
+    /// (β = 1 lags too much there: 2.3° vs 2.0° raw; β = 4 halves the noise only 2.3×).
+    const P: OneEuroParams = OneEuroParams {
+        min_cutoff: 1.0,
+        beta: 2.0,
+        d_cutoff: 1.0,
+    };
+
+    /// splitmix64 with Box–Muller: seeded, so every run sees the same noise.
+    struct Rng(u64);
+    impl Rng {
+        fn uniform(&mut self) -> f64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        }
+        fn gauss(&mut self) -> f64 {
+            let u1 = 1.0 - self.uniform(); // (0, 1]: ln is finite
+            (-2.0 * u1.ln()).sqrt() * (2.0 * PI * self.uniform()).cos()
+        }
+        /// A rotation vector whose angle has RMS `rms_rad` (per-axis std rms/√3).
+        fn tangent(&mut self, rms_rad: f64) -> Vector3<f64> {
+            let s = rms_rad / 3f64.sqrt();
+            Vector3::new(self.gauss(), self.gauss(), self.gauss()) * s
+        }
+    }
+
+    fn exp(v: Vector3<f64>) -> UnitQuaternion<f64> {
+        UnitQuaternion::from_scaled_axis(v)
+    }
+    fn mat(q: &UnitQuaternion<f64>) -> Matrix3<f32> {
+        q.to_rotation_matrix().into_inner().cast()
+    }
+    /// Geodesic distance in degrees.
+    fn deg(a: &UnitQuaternion<f64>, b: &UnitQuaternion<f64>) -> f64 {
+        log(&(a.inverse() * b)).norm().to_degrees()
+    }
+    fn rms(v: impl IntoIterator<Item = f64>) -> f64 {
+        let (s, n) = v.into_iter().fold((0.0, 0), |(s, n), x| (s + x * x, n + 1));
+        (s / n as f64).sqrt()
+    }
+    fn axis(x: f64, y: f64, z: f64) -> Vector3<f64> {
+        Vector3::new(x, y, z).normalize()
+    }
+
+    /// Runs rotation-only frames (at 30 fps) through a smoother; returns its outputs.
+    fn run(p: OneEuroParams, frames: &[Vec<UnitQuaternion<f64>>]) -> Vec<Vec<UnitQuaternion<f64>>> {
+        let mut sm = BodySmoother::new(p);
+        let mut tr = [0.0; 3];
+        frames
+            .iter()
+            .enumerate()
+            .map(|(k, f)| {
+                let mut m: Vec<Matrix3<f32>> = f.iter().map(mat).collect();
+                sm.smooth(k as f64 * DT, &mut m, &mut [], &mut tr);
+                m.iter().map(to_quat).collect()
+            })
+            .collect()
+    }
+
+    /// Steady-state lag behind a constant speed v: each step covers v·dt = α(L + v·dt), so
+    /// L = v·τ(f_c), τ = 1/(2π f_c); the speed estimate settles at (L + v·dt)/dt, so
+    /// f_c = min_cutoff + β(v + L/dt). Solved by bisection (L − v·τ(f_c(L)) increases).
+    fn predicted_lag(p: &OneEuroParams, v: f64, dt: f64) -> f64 {
+        let excess = |l: f64| l - v / (2.0 * PI * (p.min_cutoff + p.beta * (v + l / dt)));
+        let (mut lo, mut hi) = (0.0, v / (2.0 * PI * p.min_cutoff));
+        for _ in 0..100 {
+            let mid = 0.5 * (lo + hi);
+            if excess(mid) > 0.0 {
+                hi = mid
+            } else {
+                lo = mid
+            }
+        }
+        lo
+    }
+
     #[test]
     fn parses_params() {
         let p: OneEuroParams = "1.0,0.05".parse().unwrap();
@@ -284,5 +366,117 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    /// 10 s at 30 fps, 2° RMS noise: one joint swinging 0.5 rad at 0.3 Hz about a tilted
+    /// axis (peak 54°/s), three held still (one of them near π).
+    #[test]
+    fn noisy_sequence_less_jitter_and_error() {
+        let mut rng = Rng(7);
+        let base = exp(Vector3::new(0.4, -0.3, 0.2));
+        let a = axis(1.0, 2.0, 0.5);
+        let still = [
+            UnitQuaternion::identity(),
+            exp(Vector3::new(0.3, -1.0, 0.4)),
+            exp(axis(0.2, 0.1, 1.0) * 3.0),
+        ];
+        let n = 300;
+        let truth: Vec<Vec<_>> = (0..n)
+            .map(|k| {
+                let t = k as f64 * DT;
+                let mut f = vec![base * exp(a * 0.5 * (2.0 * PI * 0.3 * t).sin())];
+                f.extend(still);
+                f
+            })
+            .collect();
+        let noisy: Vec<Vec<_>> = truth
+            .iter()
+            .map(|f| {
+                f.iter()
+                    .map(|q| q * exp(rng.tangent(2f64.to_radians())))
+                    .collect()
+            })
+            .collect();
+        let out = run(P, &noisy);
+        // Skip the first second: the filter starts from the first (noisy) frame.
+        let settled = 30..n;
+        let err = |ys: &[Vec<UnitQuaternion<f64>>], j: usize| {
+            rms(settled.clone().map(|k| deg(&truth[k][j], &ys[k][j])))
+        };
+        // Frame-to-frame change against the truth's change: jitter without the lag.
+        let jitter = |ys: &[Vec<UnitQuaternion<f64>>], j: usize| {
+            rms(settled.clone().map(|k| {
+                let dy = ys[k - 1][j].inverse() * ys[k][j];
+                let dg = truth[k - 1][j].inverse() * truth[k][j];
+                deg(&dg, &dy)
+            }))
+        };
+        let still_raw = rms((1..4).map(|j| err(&noisy, j)));
+        let still_out = rms((1..4).map(|j| err(&out, j)));
+        let (move_raw, move_out) = (err(&noisy, 0), err(&out, 0));
+        let (jit_raw, jit_out) = (jitter(&noisy, 0), jitter(&out, 0));
+        eprintln!(
+            "still joints: RMS error {still_raw:.3}° raw, {still_out:.3}° filtered ({:.2}x)",
+            still_raw / still_out
+        );
+        eprintln!(
+            "moving joint: RMS error {move_raw:.3}° raw, {move_out:.3}° filtered; \
+             jitter {jit_raw:.3}° raw, {jit_out:.3}° filtered ({:.2}x)",
+            jit_raw / jit_out
+        );
+        assert!(still_raw / still_out >= 2.0);
+        assert!(jit_raw / jit_out >= 2.0);
+        assert!(move_out < move_raw);
+    }
+
+    /// Noise-free: rest, then a constant 90°/s about a tilted axis; then a 30° step.
+    /// The steady-state lag must match `predicted_lag` (2.2° with P) and stay under 3°.
+    #[test]
+    fn lag_is_bounded() {
+        let a = axis(0.5, -1.0, 2.0);
+        let v = 90f64.to_radians();
+        let (rest, ramp) = (30usize, 45); // 1 s still, then 1.5 s turning (135°)
+        let truth: Vec<Vec<_>> = (0..rest + ramp)
+            .map(|k| {
+                let t = (k.saturating_sub(rest)) as f64 * DT;
+                vec![exp(a * v * t)]
+            })
+            .collect();
+        let out = run(P, &truth);
+        let lag: Vec<f64> = (0..truth.len())
+            .map(|k| deg(&truth[k][0], &out[k][0]))
+            .collect();
+        let settled = rest + 15; // 0.5 s into the turn
+        let measured = lag[settled..].iter().cloned().fold(0.0, f64::max);
+        let predicted = predicted_lag(&P, v, DT).to_degrees();
+        eprintln!(
+            "ramp 90°/s: max lag {:.2}° over the whole turn, {measured:.2}° after 0.5 s \
+             (last frame {:.2}°), predicted steady state {predicted:.2}°",
+            lag.iter().cloned().fold(0.0, f64::max),
+            lag[lag.len() - 1]
+        );
+        assert!(measured < 3.0);
+        assert!((lag[lag.len() - 1] - predicted).abs() < 0.05 * predicted);
+
+        let target = exp(a * 30f64.to_radians());
+        let truth: Vec<Vec<_>> = (0..60)
+            .map(|k| {
+                vec![if k < 30 {
+                    UnitQuaternion::identity()
+                } else {
+                    target
+                }]
+            })
+            .collect();
+        let out = run(P, &truth);
+        let err: Vec<f64> = (30..60).map(|k| deg(&target, &out[k][0])).collect();
+        let frames = err.iter().position(|&e| e < 1.0).unwrap();
+        eprintln!(
+            "30° step: within 1° after {frames} frames ({:.0} ms); errors {:.2?}",
+            frames as f64 * DT * 1000.0,
+            &err[..frames + 1]
+        );
+        assert!(err.windows(2).all(|w| w[1] <= w[0]), "no overshoot");
+        assert!(frames <= 3);
     }
 }
