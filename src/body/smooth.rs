@@ -115,13 +115,13 @@ impl<const N: usize> OneEuro<N> {
     fn filter(&mut self, x: [f64; N], dt: f64, p: &OneEuroParams) -> [f64; N] {
         // The paper's speed: new sample minus the previous *estimate*.
         let ad = alpha(p.d_cutoff, dt);
-        for i in 0..N {
-            self.dx[i] += ad * ((x[i] - self.x[i]) / dt - self.dx[i]);
+        for ((d, xi), prev) in self.dx.iter_mut().zip(x).zip(self.x) {
+            *d += ad * ((xi - prev) / dt - *d);
         }
         let speed = self.dx.iter().map(|d| d * d).sum::<f64>().sqrt();
         let a = alpha(p.min_cutoff + p.beta * speed, dt);
-        for i in 0..N {
-            self.x[i] += a * (x[i] - self.x[i]);
+        for (est, xi) in self.x.iter_mut().zip(x) {
+            *est += a * (xi - *est);
         }
         self.x
     }
