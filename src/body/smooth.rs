@@ -176,9 +176,10 @@ impl So3OneEuro {
 }
 
 fn to_quat(m: &Matrix3<f32>) -> UnitQuaternion<f64> {
-    // Not `UnitQuaternion::from_matrix`: its iteration from the identity stalls at π.
+    // Direct (largest-pivot) conversion, stable at π and cheaper than the iterative
+    // `UnitQuaternion::from_matrix`; the inputs are orthonormal to f32 precision already.
     let q = UnitQuaternion::from_rotation_matrix(&Rotation3::from_matrix_unchecked(m.cast()));
-    UnitQuaternion::new_normalize(q.into_inner()) // inputs are only nearly orthonormal
+    UnitQuaternion::new_normalize(q.into_inner())
 }
 
 #[derive(Clone, Debug)]
