@@ -4,6 +4,7 @@
 pub mod camera;
 pub mod consistency;
 pub mod rotation;
+pub mod smooth;
 pub mod smpl;
 pub mod stage;
 
