@@ -72,7 +72,9 @@ pub struct FbGeometry {
 }
 
 /// Reads `fb`'s geometry from `<sysfs>/<fb>/{virtual_size,bits_per_pixel,stride}`;
-/// `sysfs` is `/sys/class/graphics` except in tests.
+/// `sysfs` is `/sys/class/graphics` except in tests. The virtual size is the visible one
+/// on the usual console framebuffers; a driver set up for double buffering reports a
+/// taller virtual screen, and the picture would then be scaled into both pages.
 fn read_geometry(sysfs: &Path, fb: &str) -> io::Result<FbGeometry> {
     let read = |name: &str| {
         let path = sysfs.join(fb).join(name);
@@ -359,6 +361,24 @@ mod tests {
         assert_eq!(px(4, 0), 0x001F, "blue");
         assert_eq!(px(4, 1), 0x07E0, "green");
         assert_eq!(px(5, 1), 0);
+    }
+
+    #[test]
+    fn overlay_framebuffer_24bpp_is_bgr() {
+        let geometry = FbGeometry {
+            width: 4,
+            height: 2,
+            bits_per_pixel: 24,
+            stride: 12,
+        };
+        let (tmp, file) = fb_file();
+        let mut fb = Framebuffer::with_geometry(file, geometry, "test-fb").unwrap();
+        fb.show(0, &frame()).unwrap();
+        let bytes = contents(&tmp);
+        assert_eq!(bytes.len(), 24);
+        assert_eq!(bytes[0..3], [0, 0, 255], "red");
+        assert_eq!(bytes[9..12], [255, 0, 0], "blue");
+        assert_eq!(bytes[21..24], [0, 255, 0], "green");
     }
 
     #[test]
