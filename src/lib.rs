@@ -9,6 +9,7 @@ pub mod engine;
 pub mod field;
 pub mod model;
 pub mod output;
+pub mod overlay;
 pub mod pipeline;
 
 pub use engine::{set_threads, Engine, Inference};
