@@ -11,6 +11,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use imphmr::body::camera::{CameraSetting, Intrinsics};
+use imphmr::body::smooth::OneEuroParams;
 use imphmr::body::smpl::BodyModel;
 use imphmr::body::BodyStage;
 use imphmr::capture::{FrameSource, MjpegStream, Stills};
@@ -258,6 +259,13 @@ struct RunArgs {
     stats_every: f64,
     #[command(flatten)]
     body: BodyArgs,
+    /// Smooth θ (on the rotation manifold), β and the translation over time with a
+    /// One-Euro filter: MIN_CUTOFF (Hz; lower = steadier at rest, more lag) and BETA
+    /// (higher = less lag in fast motion). Start with 1,2 at 30 fps; tune with BETA 0
+    /// first. Packets and JSON carry the smoothed values; the filter restarts after a
+    /// lost person, a failed frame or a gap over 1 s [default: off]
+    #[arg(long, value_name = "MIN_CUTOFF,BETA")]
+    smooth: Option<OneEuroParams>,
 }
 
 #[derive(Args)]
@@ -485,6 +493,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         track: args.track,
         body_model,
         camera,
+        smooth: args.smooth,
     };
     let summary = pipeline::run(source, engine, sinks, opts, stop);
     eprint!("{}", summary.report());
@@ -577,6 +586,7 @@ fn bench(args: BenchArgs, threads: usize) -> Result<ExitCode> {
         track: false,
         body_model,
         camera,
+        smooth: None,
     };
     let summary = pipeline::run(
         Box::new(source),

@@ -538,3 +538,64 @@ fn mjpeg_file_and_stdin_sources() {
     );
     assert!(String::from_utf8_lossy(&o.stderr).contains("captured 3"));
 }
+
+fn run_jsonl(extra: &[&str]) -> Vec<Value> {
+    let o = imphmr()
+        .args([
+            "run",
+            "--model",
+            "models/small",
+            "--source",
+            "models/samples",
+        ])
+        .args(["--frames", "3", "--jsonl", "-", "--stats-every", "0"])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// `--smooth`: the first frame passes through, each later one moves from the last
+/// filtered value towards the new measurement, never past it (the images differ, so
+/// the raw answers jump). Frames arrive tens of ms apart; a gap over 1 s would
+/// restart the filter, which this test would report as "not smoothed".
+#[test]
+fn smoothing_moves_each_frame_part_way_to_the_measurement() {
+    let raw = run_jsonl(&[]);
+    let smooth = run_jsonl(&["--smooth", "0.1,0"]);
+    assert_eq!((raw.len(), smooth.len()), (3, 3));
+    assert_close(
+        &f32s(&smooth[0]["betas"]),
+        &f32s(&raw[0]["betas"]),
+        "first frame",
+    );
+    for k in 1..3 {
+        let (prev, now, want) = (
+            f32s(&smooth[k - 1]["betas"]),
+            f32s(&smooth[k]["betas"]),
+            f32s(&raw[k]["betas"]),
+        );
+        let mut moved = 0;
+        for ((p, n), w) in prev.iter().zip(&now).zip(&want) {
+            let (lo, hi) = (p.min(*w) - 1e-6, p.max(*w) + 1e-6);
+            assert!(
+                lo <= *n && *n <= hi,
+                "frame {k}: {n} not between {p} and {w}"
+            );
+            if (n - w).abs() > 1e-4 {
+                moved += 1;
+            }
+        }
+        assert!(moved > 0, "frame {k} was not smoothed");
+        // θ changed too, and the translation with it.
+        assert_ne!(smooth[k]["theta"], raw[k]["theta"]);
+        assert_ne!(smooth[k]["cam_t"], raw[k]["cam_t"]);
+    }
+    let bad = imphmr().args(["run", "--smooth", "1"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("MIN_CUTOFF,BETA"));
+}

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::body::camera::CameraSetting;
+use crate::body::smooth::OneEuroParams;
 use crate::body::smpl::BodyModel;
 use crate::body::BodyStage;
 use crate::capture::{Frame, FrameSource};
@@ -40,6 +41,8 @@ pub struct RunOptions {
     pub body_model: Option<Arc<BodyModel>>,
     /// What is known about the camera (for the translation and the joints).
     pub camera: CameraSetting,
+    /// Temporal smoothing of θ, β and the translation (`--smooth`).
+    pub smooth: Option<OneEuroParams>,
 }
 
 /// Frame counters, readable while the pipeline runs.
@@ -233,7 +236,8 @@ pub fn run(
         opts.body_model.clone(),
         opts.camera,
         engine.bundle.manifest.input.size,
-    );
+    )
+    .with_smoothing(opts.smooth);
     let mut last_stats = Instant::now();
     while let Some(Captured { index, frame }) = pop_until_closed(&frames_q) {
         let (w, h) = frame.image.dimensions();
@@ -252,8 +256,9 @@ pub fn run(
                 let mut inference = engine
                     .infer_views(&frame.image, &bx, &opts.views)
                     .map_err(|e| e.to_string())?;
+                let t = frame.captured.saturating_duration_since(started);
                 let body = body
-                    .apply(&mut inference, &bx, (w, h))
+                    .apply_at(&mut inference, &bx, (w, h), Some(t.as_secs_f64()))
                     .map_err(|e| e.to_string())?;
                 Ok((inference, body))
             });
@@ -289,6 +294,7 @@ pub fn run(
             }
             Err(e) => {
                 tracker.lose();
+                body.reset();
                 counters.failed.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!("{}: {e}", frame.origin);
             }
@@ -374,6 +380,7 @@ mod tests {
             track: false,
             body_model: None,
             camera: CameraSetting::SpinCrop,
+            smooth: None,
         };
         let stop = Arc::new(AtomicBool::new(false));
         let started = Instant::now();
