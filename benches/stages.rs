@@ -103,6 +103,7 @@ fn stages(c: &mut Criterion) {
     let outcome = Outcome {
         sequence: 0,
         origin: "bench".into(),
+        frame: std::sync::Arc::new(rgb.clone()),
         frame_size: rgb.dimensions(),
         person_box: bx,
         default_box: true,

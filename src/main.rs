@@ -19,6 +19,7 @@ use imphmr::crop::PersonBox;
 use imphmr::engine::FieldDevice;
 use imphmr::output::json::{self, Extras};
 use imphmr::output::{JsonlSink, SerialSink, Sink, UdpSink};
+use imphmr::overlay::{Framebuffer, OverlaySink, PngDir};
 use imphmr::pipeline::stats::LatencyStats;
 use imphmr::pipeline::{self, RunOptions};
 use imphmr::{capture, Engine};
@@ -41,6 +42,7 @@ use imphmr::{capture, Engine};
         imphmr inspect models/small\n  \
         imphmr run --frames 10 --udp 127.0.0.1:9870\n  \
         imphmr run --source /dev/video0 --serial /dev/ttyTHS0 --baud 921600\n  \
+        imphmr run --source models/samples --body-model my_smpl.body --overlay-dir /tmp/overlay\n  \
         ffmpeg -i clip.mp4 -f mjpeg - | imphmr run --source - --jsonl out.jsonl"
 )]
 struct Cli {
@@ -68,7 +70,7 @@ enum Command {
     /// Packets carry the capture index as their sequence number, so gaps are drops.
     /// A stats line goes to stderr every few seconds; Ctrl-C or SIGTERM stops cleanly
     /// with the last packet flushed and a summary (frames, drops, latency percentiles).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Time the network on one image: warm-up, then p50/p90/p99 per stage and frames/s
     ///
     /// First one frame at a time (single-frame latency per stage: preprocess, encoder,
@@ -248,6 +250,15 @@ struct RunArgs {
     /// Serial baud rate
     #[arg(long, value_name = "N", default_value_t = 115_200)]
     baud: u32,
+    /// Draw each result onto its frame (person box, skeleton with --body-model or the
+    /// rendered opacity map without, fps, latency) and save it as DIR/NNNNNN.png, the
+    /// frame's sequence number
+    #[arg(long, value_name = "DIR")]
+    overlay_dir: Option<PathBuf>,
+    /// Show the same picture on a Linux framebuffer (e.g. /dev/fb0), scaled to fit;
+    /// 16, 24 or 32 bits per pixel
+    #[arg(long, value_name = "DEV")]
+    fb: Option<PathBuf>,
     /// Write JSON lines to FILE, or - for stdout [default: - when no other output is given]
     #[arg(long, value_name = "FILE|-")]
     jsonl: Option<PathBuf>,
@@ -307,7 +318,7 @@ fn main() -> ExitCode {
     imphmr::set_threads(threads);
     let result = match cli.command {
         Command::Infer(args) => infer(args),
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::Bench(args) => bench(args, threads),
         Command::Devices => devices(),
         Command::Inspect { model } => inspect(&model).map(|_| ExitCode::SUCCESS),
@@ -446,6 +457,15 @@ fn open_sinks(args: &RunArgs, engine: &Engine) -> Result<Vec<Box<dyn Sink>>> {
         sinks.push(Box::new(sink));
     }
     let f = &engine.bundle.manifest.field;
+    let opacity_shape = (f.height, f.width);
+    if let Some(dir) = &args.overlay_dir {
+        let png = PngDir::create(dir).context("--overlay-dir")?;
+        sinks.push(Box::new(OverlaySink::new(Box::new(png), opacity_shape)));
+    }
+    if let Some(dev) = &args.fb {
+        let fb = Framebuffer::open(dev).context("--fb")?;
+        sinks.push(Box::new(OverlaySink::new(Box::new(fb), opacity_shape)));
+    }
     let jsonl = match (&args.jsonl, sinks.is_empty()) {
         (Some(p), _) => Some(p.clone()),
         (None, true) => Some(PathBuf::from("-")),
@@ -535,6 +555,7 @@ fn bench(args: BenchArgs, threads: usize) -> Result<ExitCode> {
     }
 
     // Single-frame latency: one frame at a time through every stage.
+    let shared = Arc::new(rgb.clone());
     let mut stats = LatencyStats::default();
     let started = std::time::Instant::now();
     for i in 0..args.iters {
@@ -544,7 +565,7 @@ fn bench(args: BenchArgs, threads: usize) -> Result<ExitCode> {
         let posed = body.apply(&mut inference, &bx, (w, h))?;
         let body_ms = t.elapsed().as_secs_f64() * 1e3;
         let t = std::time::Instant::now();
-        let outcome = bench_outcome(&engine, inference, posed, (w, h), bx);
+        let outcome = bench_outcome(&engine, inference, posed, shared.clone(), bx);
         let wire = imphmr::output::framing::frame(&outcome.packet().encode());
         std::hint::black_box(wire);
         let output_ms = t.elapsed().as_secs_f64() * 1e3;
@@ -633,13 +654,14 @@ fn bench_outcome(
     engine: &Engine,
     inference: imphmr::engine::Inference,
     body: imphmr::body::BodyResult,
-    frame_size: (u32, u32),
+    frame: Arc<image::RgbImage>,
     person_box: PersonBox,
 ) -> imphmr::output::Outcome {
     imphmr::output::Outcome {
         sequence: 0,
         origin: "bench".into(),
-        frame_size,
+        frame_size: frame.dimensions(),
+        frame,
         person_box,
         default_box: true,
         inference,

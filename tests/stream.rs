@@ -599,3 +599,55 @@ fn smoothing_moves_each_frame_part_way_to_the_measurement() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("MIN_CUTOFF,BETA"));
 }
+
+#[test]
+fn overlay_pictures_are_written_per_frame_and_a_missing_framebuffer_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("overlay");
+    let body = root().join("models/body/synthetic.body");
+    let o = imphmr()
+        .args([
+            "run",
+            "--model",
+            "models/small",
+            "--source",
+            "models/samples",
+        ])
+        .args(["--frames", "2", "--stats-every", "0", "--jsonl", "-"])
+        .args(["--overlay-dir", dir.to_str().unwrap()])
+        .args(["--body-model", body.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lines: Vec<Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for (k, line) in lines.iter().enumerate() {
+        let png = dir.join(format!("{k:06}.png"));
+        let picture = image::open(&png).unwrap().to_rgb8();
+        let input = image::open(samples()[k].as_str()).unwrap().to_rgb8();
+        assert_eq!(picture.dimensions(), input.dimensions());
+        // The person box's left edge, half-way down, is drawn in the box colour.
+        let b = f32s(&line["box"]);
+        let (x, y) = (b[0] as u32 + 1, (b[1] + b[3] / 2.0) as u32);
+        assert_eq!(picture.get_pixel(x, y).0, [0, 230, 0], "{}", png.display());
+        let changed = picture
+            .pixels()
+            .zip(input.pixels())
+            .filter(|(a, b)| a != b)
+            .count();
+        assert!(changed > 100, "{changed} pixels drawn");
+    }
+
+    let missing = imphmr()
+        .args(["run", "--frames", "1", "--fb", "/dev/fb-not-here"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        err.contains("/dev/fb-not-here") && err.contains("--fb"),
+        "{err}"
+    );
+}

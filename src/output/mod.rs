@@ -7,6 +7,7 @@ pub mod packet;
 
 use std::io::Write;
 use std::net::{ToSocketAddrs, UdpSocket};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::body::camera::CameraModel;
@@ -21,6 +22,8 @@ pub struct Outcome {
     /// Capture index of the frame: gaps in it are frames dropped on the way.
     pub sequence: u32,
     pub origin: String,
+    /// The captured frame (shared, not copied), for the overlay.
+    pub frame: Arc<image::RgbImage>,
     pub frame_size: (u32, u32),
     pub person_box: PersonBox,
     pub default_box: bool,

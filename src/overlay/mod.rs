@@ -8,6 +8,7 @@
 //! embedded-graphics has no alpha.
 
 pub mod canvas;
+pub mod output;
 pub mod sink;
 
 #[cfg(test)]
@@ -25,6 +26,7 @@ use image::RgbImage;
 
 use crate::crop::PersonBox;
 pub use canvas::Canvas;
+pub use output::OverlaySink;
 pub use sink::{Display, FbGeometry, Framebuffer, PngDir};
 
 /// SMPL's 24-joint kinematic tree: the parent of each joint, -1 for the pelvis (root).

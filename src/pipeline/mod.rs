@@ -282,6 +282,7 @@ pub fn run(
                 out_q.push(Outcome {
                     sequence: index as u32,
                     origin: frame.origin,
+                    frame: Arc::new(frame.image),
                     frame_size: (w, h),
                     person_box: bx,
                     default_box,
