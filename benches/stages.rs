@@ -55,6 +55,10 @@ fn stages(c: &mut Criterion) {
     // on the same kept samples): the per-view precompute's gain.
     g.throughput(Throughput::Elements(view.frame_macs));
     g.bench_function("field", |t| t.iter(|| engine.render(&z, 0.0).unwrap()));
+    // --views: the field from four yaws.
+    g.bench_function("field 4 views", |t| {
+        t.iter(|| engine.render_views(&z, &[0.0, 90.0, 180.0, 270.0]).unwrap())
+    });
     let per_sample = b.field.info.macs / spec.num_samples() as u64;
     g.throughput(Throughput::Elements(per_sample * view.inputs.rows() as u64));
     g.bench_function("field unsplit", |t| {

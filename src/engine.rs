@@ -196,26 +196,26 @@ impl Engine {
         self.renderer.render(z, view_deg)
     }
 
-    /// The feature field rendered from every yaw of `views_deg`: one batched pass on
-    /// the CPU; one kernel launch per view on CUDA.
+    /// The feature field rendered from every yaw of `views_deg`, in order (`--views`).
+    ///
+    /// One view after another, each with its cached per-view part. Stacking all views'
+    /// samples into one run of the field was measured slower on the CPU (full bundle,
+    /// 4 views, 2 threads: 63.4 ms stacked vs 52.4 ms one by one: ~17 k rows of
+    /// 128-wide activations no longer stay in cache); docs/PERFORMANCE.md.
     pub fn render_views(
         &self,
         z: &[f32],
         views_deg: &[f64],
     ) -> Result<(Vec<Rendered>, crate::field::FieldTimes), ModelError> {
-        #[cfg(feature = "cuda")]
-        if let Some(c) = &self.cuda {
-            let mut all = Vec::with_capacity(views_deg.len());
-            let mut times = crate::field::FieldTimes::default();
-            for &v in views_deg {
-                let (r, t) = c.render(z, v)?;
-                times.field_ms += t.field_ms;
-                times.render_ms += t.render_ms;
-                all.push(r);
-            }
-            return Ok((all, times));
+        let mut all = Vec::with_capacity(views_deg.len());
+        let mut times = crate::field::FieldTimes::default();
+        for &v in views_deg {
+            let (r, t) = self.render(z, v)?;
+            times.field_ms += t.field_ms;
+            times.render_ms += t.render_ms;
+            all.push(r);
         }
-        self.renderer.render_views(z, views_deg)
+        Ok((all, times))
     }
 
     /// The CPU field renderer (per-view caches, the unsplit reference path), whichever
@@ -276,12 +276,7 @@ impl Engine {
         let t1 = Instant::now();
         let z = self.encode(&input)?;
         let t2 = Instant::now();
-        let (mut rendered, field_times) = if views_deg.len() == 1 {
-            let (r, t) = self.render(&z, view_deg)?;
-            (vec![r], t)
-        } else {
-            self.render_views(&z, views_deg)?
-        };
+        let (mut rendered, field_times) = self.render_views(&z, views_deg)?;
         let t3 = Instant::now();
         let mut estimates = Vec::with_capacity(views_deg.len());
         let mut main = None;

@@ -103,8 +103,8 @@ struct NetArgs {
         allow_hyphen_values = true
     )]
     view_deg: f64,
-    /// Also render the field from these yaws, degrees (e.g. 0,90,180,270), in the same
-    /// batched pass. Each view's answer is brought back to the input view; how far they
+    /// Also render the field from these yaws, degrees (e.g. 0,90,180,270), from the
+    /// same z (one encoder run). Each view's answer is brought back to the input view; how far they
     /// spread is the frame's ambiguity score (radians: JSON "ambiguity", packet flag
     /// bit 1), the network's own doubt. `infer` also prints every view's answer
     /// ("views"). Costs a field and a head per view (see `imphmr bench --views`)
@@ -625,7 +625,9 @@ fn bench(args: BenchArgs, threads: usize) -> Result<ExitCode> {
                 .find(|(n, _)| *n == stage)
                 .map_or(f64::NAN, |(_, p)| p.p50)
         };
-        println!("views {views:?} (field batched, one head each) against one view, p50 ms:");
+        println!(
+            "views {views:?} (one encoder, a field and a head each) against one view, p50 ms:"
+        );
         for stage in ["field", "render", "head", "inference"] {
             let (many, one) = (p50(&stats, stage), p50(&one_view, stage));
             println!(

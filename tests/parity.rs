@@ -154,20 +154,20 @@ fn split_field_equals_the_whole_graph() {
 }
 
 #[test]
-fn batched_views_equal_one_view_at_a_time() {
-    // `--views` stacks every view's samples into one run of the field: each view must
-    // come out as if rendered alone, and the golden's own view as the reference has it.
+fn several_views_equal_one_view_at_a_time() {
+    // `--views`: every view in order, as if rendered alone (the views share the
+    // renderer's per-view cache), the golden's own view as the reference has it.
     let e = engine();
     for g in goldens() {
         let z = g.f32s("z");
         let views = [g.view(), 0.0, 90.0, 180.0, 270.0, 33.0];
-        let (all, _) = e.renderer().render_views(&z, &views).unwrap();
+        let (all, _) = e.render_views(&z, &views).unwrap();
         assert_eq!(all.len(), views.len());
         for (r, &v) in all.iter().zip(&views) {
             let (alone, _) = e.renderer().render(&z, v).unwrap();
-            let what = format!("batch F {v}");
+            let what = format!("views F {v}");
             check_close(&g, &what, &r.feature_map, &alone.feature_map, 1e-6);
-            check_close(&g, "batch A", &r.opacity, &alone.opacity, 1e-6);
+            check_close(&g, "views A", &r.opacity, &alone.opacity, 1e-6);
         }
         check(
             &g,

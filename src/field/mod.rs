@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use tract_onnx::prelude::{IntoTValue, TValue, TVec, Tensor, TypedModel};
+use tract_onnx::prelude::{TValue, TVec, TypedModel};
 
 pub use rays::FieldInputs;
 pub use render::Rendered;
@@ -41,18 +41,6 @@ pub struct View {
     pub frame_macs: u64,
 }
 
-/// Several viewing directions rendered in one pass: their samples stacked, one run of
-/// the frame part for all of them (`--views`).
-pub struct ViewSet {
-    pub views: Vec<Arc<View>>,
-    /// First stacked row of each view, and the total at the end.
-    offsets: Vec<usize>,
-    cut: TVec<TValue>,
-    plan: Option<split::FramePlan>,
-    /// Multiply-accumulates of the per-frame part for all the views.
-    pub frame_macs: u64,
-}
-
 /// Renders the field on the CPU: tract runs the MLP, Rust does the rest.
 pub struct CpuRenderer {
     spec: FieldSpec,
@@ -61,8 +49,6 @@ pub struct CpuRenderer {
     split: SplitField,
     /// Per view (keyed by the bits of φ): a stream pays for a view once.
     views: Mutex<HashMap<u64, Arc<View>>>,
-    /// Per list of views, for batched multi-view rendering.
-    view_sets: Mutex<HashMap<Vec<u64>, Arc<ViewSet>>>,
 }
 
 impl CpuRenderer {
@@ -80,7 +66,6 @@ impl CpuRenderer {
             path: path.to_path_buf(),
             split,
             views: Mutex::new(HashMap::new()),
-            view_sets: Mutex::new(HashMap::new()),
         })
     }
 
@@ -144,95 +129,6 @@ impl CpuRenderer {
             f32s(&self.path, &outputs[0])?,
             f32s(&self.path, &outputs[1])?,
         );
-        let t2 = Instant::now();
-        Ok((
-            rendered,
-            FieldTimes {
-                field_ms: ms(t1 - t0),
-                render_ms: ms(t2 - t1),
-            },
-        ))
-    }
-
-    /// The views `views_deg` stacked into one batch, computed on first use.
-    pub fn view_set(&self, views_deg: &[f64]) -> Result<Arc<ViewSet>, ModelError> {
-        let key: Vec<u64> = views_deg.iter().map(|v| v.to_bits()).collect();
-        let mut cache = self.view_sets.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(v) = cache.get(&key) {
-            return Ok(v.clone());
-        }
-        let views = views_deg
-            .iter()
-            .map(|&v| self.view(v))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut offsets = vec![0];
-        for v in &views {
-            offsets.push(offsets.last().unwrap_or(&0) + v.inputs.rows());
-        }
-        let total = *offsets.last().unwrap_or(&0);
-        let (cut, plan, frame_macs) = if total == 0 {
-            (TVec::new(), None, 0)
-        } else {
-            // Each cut value has one row per sample: stack the views' along axis 0.
-            let filled: Vec<&Arc<View>> = views.iter().filter(|v| v.plan.is_some()).collect();
-            let cut = (0..filled[0].cut.len())
-                .map(|k| {
-                    let parts: Vec<&Tensor> = filled.iter().map(|v| &*v.cut[k]).collect();
-                    Tensor::stack_tensors(0, &parts)
-                        .map(|t| t.into_tvalue())
-                        .map_err(|e| run_err(&self.path, e))
-                })
-                .collect::<Result<TVec<TValue>, _>>()?;
-            let (plan, macs) = self
-                .split
-                .frame_plan(total)
-                .map_err(|e| run_err(&self.path, e))?;
-            (cut, Some(plan), macs)
-        };
-        let set = Arc::new(ViewSet {
-            views,
-            offsets,
-            cut,
-            plan,
-            frame_macs,
-        });
-        cache.insert(key, set.clone());
-        Ok(set)
-    }
-
-    /// Render latent `z` from every yaw of `views_deg` in one pass of the field.
-    pub fn render_views(
-        &self,
-        z: &[f32],
-        views_deg: &[f64],
-    ) -> Result<(Vec<Rendered>, FieldTimes), ModelError> {
-        let t0 = Instant::now();
-        let set = self.view_set(views_deg)?;
-        let outputs = match &set.plan {
-            Some(plan) => plan
-                .run(&set.cut, tensor(&[1, self.latent_dim], z)?)
-                .map_err(|e| run_err(&self.path, e))?,
-            None => TVec::new(),
-        };
-        let t1 = Instant::now();
-        let (sigma, feature) = match outputs.len() {
-            0 => (&[][..], &[][..]),
-            _ => (
-                f32s(&self.path, &outputs[0])?,
-                f32s(&self.path, &outputs[1])?,
-            ),
-        };
-        let c = self.spec.feature_dim;
-        let rendered = set
-            .views
-            .iter()
-            .zip(set.offsets.windows(2))
-            .map(|(view, span)| {
-                // With no samples at all both are empty and so is every span.
-                let (a, b) = (span[0], span[1]);
-                self.composite(view, &sigma[a..b], &feature[a * c..b * c])
-            })
-            .collect();
         let t2 = Instant::now();
         Ok((
             rendered,
