@@ -446,7 +446,9 @@ fn open_source(args: &RunArgs) -> Result<Box<dyn FrameSource>> {
     Ok(Box::new(Stills::new(&[path], args.looped)?))
 }
 
-fn open_sinks(args: &RunArgs, engine: &Engine) -> Result<Vec<Box<dyn Sink>>> {
+/// The outputs; `live`: the source is a camera (the overlay then skips pictures
+/// rather than hold up the others).
+fn open_sinks(args: &RunArgs, engine: &Engine, live: bool) -> Result<Vec<Box<dyn Sink>>> {
     let mut sinks: Vec<Box<dyn Sink>> = vec![];
     for target in &args.udp {
         let sink = UdpSink::connect(target).with_context(|| format!("--udp {target}"))?;
@@ -460,11 +462,13 @@ fn open_sinks(args: &RunArgs, engine: &Engine) -> Result<Vec<Box<dyn Sink>>> {
     let opacity_shape = (f.height, f.width);
     if let Some(dir) = &args.overlay_dir {
         let png = PngDir::create(dir).context("--overlay-dir")?;
-        sinks.push(Box::new(OverlaySink::new(Box::new(png), opacity_shape)));
+        let sink = OverlaySink::new(Box::new(png), opacity_shape, !live)?;
+        sinks.push(Box::new(sink));
     }
     if let Some(dev) = &args.fb {
         let fb = Framebuffer::open(dev).context("--fb")?;
-        sinks.push(Box::new(OverlaySink::new(Box::new(fb), opacity_shape)));
+        let sink = OverlaySink::new(Box::new(fb), opacity_shape, !live)?;
+        sinks.push(Box::new(sink));
     }
     let jsonl = match (&args.jsonl, sinks.is_empty()) {
         (Some(p), _) => Some(p.clone()),
@@ -492,8 +496,8 @@ fn open_sinks(args: &RunArgs, engine: &Engine) -> Result<Vec<Box<dyn Sink>>> {
 fn run(args: RunArgs) -> Result<ExitCode> {
     let engine = Arc::new(load_engine(&args.net.model, args.net.field_on)?);
     let (body_model, camera) = args.body.load()?;
-    let sinks = open_sinks(&args, &engine)?;
     let source = open_source(&args)?;
+    let sinks = open_sinks(&args, &engine, source.is_live())?;
     eprintln!("reading: {}", source.describe());
     for s in &sinks {
         eprintln!("output: {}", s.name());

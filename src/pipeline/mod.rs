@@ -135,6 +135,8 @@ pub fn run(
     let frames_q: Arc<LatestQueue<Captured>> = Arc::new(LatestQueue::new(opts.queue));
     let out_q: Arc<LatestQueue<Outcome>> = Arc::new(LatestQueue::new(opts.queue.max(4)));
     let latency = Arc::new(Mutex::new(LatencyStats::default()));
+    // Files can wait for a slow output; a camera cannot.
+    let live = source.is_live();
 
     // Capture thread: the camera's pace.
     let capture = {
@@ -201,7 +203,7 @@ pub fn run(
             .name("output".into())
             .spawn(move || {
                 let mut warned = vec![false; sinks.len()];
-                while let Some(o) = pop_until_closed(&q) {
+                while let Some(o) = q.pop_until_closed() {
                     let mut ok = true;
                     for (sink, warned) in sinks.iter_mut().zip(warned.iter_mut()) {
                         if let Err(e) = sink.send(&o) {
@@ -239,7 +241,7 @@ pub fn run(
     )
     .with_smoothing(opts.smooth);
     let mut last_stats = Instant::now();
-    while let Some(Captured { index, frame }) = pop_until_closed(&frames_q) {
+    while let Some(Captured { index, frame }) = frames_q.pop_until_closed() {
         let (w, h) = frame.image.dimensions();
         let (bx, default_box) = match opts.person_box {
             Some(b) => (b, false),
@@ -279,7 +281,7 @@ pub fn run(
                     }
                     l.record("capture→out", latency_ms);
                 }
-                out_q.push(Outcome {
+                let outcome = Outcome {
                     sequence: index as u32,
                     origin: frame.origin,
                     frame: Arc::new(frame.image),
@@ -291,7 +293,13 @@ pub fn run(
                     captured_at: frame.captured_at,
                     latency_us: (latency_ms * 1e3) as u32,
                     random_weights: random,
-                });
+                };
+                if live {
+                    out_q.push(outcome);
+                } else {
+                    // Only refused once closed, which happens after this loop.
+                    let _ = out_q.push_wait(outcome);
+                }
             }
             Err(e) => {
                 tracker.lose();
@@ -330,19 +338,6 @@ pub fn run(
         source_failed: c.fatal.load(Ordering::Relaxed),
         seconds: started.elapsed().as_secs_f64(),
         latency,
-    }
-}
-
-/// Block until an item comes or the queue is closed and drained.
-fn pop_until_closed<T>(q: &LatestQueue<T>) -> Option<T> {
-    loop {
-        if let Some(item) = q.pop(Duration::from_millis(200)) {
-            return Some(item);
-        }
-        if q.is_closed() {
-            // Closed, but an item may have arrived between pop and the check.
-            return q.pop(Duration::ZERO);
-        }
     }
 }
 

@@ -85,6 +85,19 @@ impl<T> LatestQueue<T> {
         item
     }
 
+    /// Block until an item comes; `None` once the queue is closed and drained.
+    pub fn pop_until_closed(&self) -> Option<T> {
+        loop {
+            if let Some(item) = self.pop(Duration::from_millis(200)) {
+                return Some(item);
+            }
+            if self.is_closed() {
+                // Closed, but an item may have arrived between pop and the check.
+                return self.pop(Duration::ZERO);
+            }
+        }
+    }
+
     /// No more items will come; consumers drain what is left, then see `None`.
     pub fn close(&self) {
         self.lock().closed = true;
