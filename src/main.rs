@@ -295,6 +295,10 @@ struct InferArgs {
     /// Also print the rendered opacity map (ImpHMR's silhouette), key "opacity"
     #[arg(long)]
     opacity: bool,
+    /// Draw each result onto its image (person box, skeleton with --body-model or the
+    /// opacity map without) and save it as DIR/<image name>.png
+    #[arg(long, value_name = "DIR")]
+    overlay_dir: Option<PathBuf>,
     #[command(flatten)]
     body: BodyArgs,
     /// PNG or JPEG images
@@ -354,6 +358,10 @@ fn infer(args: InferArgs) -> Result<ExitCode> {
     let (body_model, camera) = args.body.load()?;
     let mut body = BodyStage::new(body_model, camera, engine.bundle.manifest.input.size);
     let views = args.net.view_list()?;
+    if let Some(dir) = &args.overlay_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("--overlay-dir {}: cannot create it", dir.display()))?;
+    }
     let stdout = std::io::stdout();
     let mut failed = 0usize;
     for path in &args.images {
@@ -367,7 +375,7 @@ fn infer(args: InferArgs) -> Result<ExitCode> {
             bx.check_inside(w, h).with_context(|| shown.clone())?;
             let mut inf = engine.infer_views(&rgb, &bx, &views)?;
             let posed = body.apply(&mut inf, &bx, (w, h))?;
-            Ok(json::inference_line(
+            let line = json::inference_line(
                 &shown,
                 (w, h),
                 &bx,
@@ -375,7 +383,28 @@ fn infer(args: InferArgs) -> Result<ExitCode> {
                 &posed,
                 (f.height, f.width),
                 extras,
-            ))
+            );
+            if let Some(dir) = &args.overlay_dir {
+                let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+                let out = dir.join(format!("{stem}.png"));
+                let outcome = imphmr::output::Outcome {
+                    sequence: 0,
+                    origin: shown.clone(),
+                    frame: Arc::new(rgb),
+                    frame_size: (w, h),
+                    person_box: bx,
+                    default_box: args.person_box.is_none(),
+                    inference: inf,
+                    body: posed,
+                    captured_at: std::time::SystemTime::now(),
+                    latency_us: 0,
+                    random_weights: engine.bundle.manifest.is_random(),
+                };
+                imphmr::overlay::output::picture(&outcome, 0.0, (f.height, f.width))
+                    .save(&out)
+                    .with_context(|| format!("--overlay-dir: cannot write {}", out.display()))?;
+            }
+            Ok(line)
         })();
         match line {
             Ok(v) => {

@@ -562,3 +562,30 @@ fn views_print_every_view_brought_back_and_an_ambiguity_score() {
     assert_eq!(lone.status.code(), Some(2));
     assert!(stderr(&lone).contains("--views"), "{}", stderr(&lone));
 }
+
+#[test]
+fn infer_overlay_dir_saves_one_picture_per_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("pictures");
+    let o = imphmr(&[
+        "infer",
+        "--overlay-dir",
+        out.to_str().unwrap(),
+        &sample("astronaut.png"),
+        &sample("basketball1.png"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for name in ["astronaut", "basketball1"] {
+        let picture = image::open(out.join(format!("{name}.png"))).unwrap();
+        let input = image::open(sample(&format!("{name}.png"))).unwrap();
+        assert_eq!(
+            (picture.width(), picture.height()),
+            (input.width(), input.height())
+        );
+        assert_ne!(
+            picture.to_rgb8(),
+            input.to_rgb8(),
+            "nothing drawn on {name}"
+        );
+    }
+}

@@ -72,7 +72,7 @@ fn paint(
     failure: &Mutex<Option<io::Error>>,
 ) {
     while let Some(job) = queue.pop_until_closed() {
-        let picture = picture(&job, opacity_shape);
+        let picture = picture(&job.outcome, job.fps, opacity_shape);
         if let Err(e) = display.show(job.outcome.sequence, &picture) {
             let mut slot = failure.lock().unwrap_or_else(|p| p.into_inner());
             slot.get_or_insert(e);
@@ -80,15 +80,15 @@ fn paint(
     }
 }
 
-/// The frame with the result drawn on it.
-fn picture(job: &Job, (h, w): (usize, usize)) -> image::RgbImage {
-    let o = &job.outcome;
+/// The frame of `o` with the result drawn on it; `fps` for the caption (0: unknown),
+/// `(h, w)` the opacity map's shape.
+pub fn picture(o: &Outcome, fps: f64, (h, w): (usize, usize)) -> image::RgbImage {
     let skeleton: Option<Vec<[f32; 2]>> = o.body.joints_in_frame(&o.person_box).map(|js| {
         js.iter()
             .map(|p| p.map_or([f32::NAN; 2], |[x, y]| [x as f32, y as f32]))
             .collect()
     });
-    let caption = caption(o, job.fps);
+    let caption = caption(o, fps);
     let scene = Scene {
         person_box: o.person_box,
         skeleton: skeleton.as_deref(),
@@ -109,11 +109,16 @@ fn caption(o: &Outcome, fps: f64) -> Vec<String> {
     } else {
         String::new()
     };
-    let mut lines = vec![format!(
-        "#{}{rate} {:.0} ms",
-        o.sequence,
-        o.latency_us as f64 / 1e3
-    )];
+    let first = if o.latency_us > 0 {
+        format!("#{}{rate} {:.0} ms", o.sequence, o.latency_us as f64 / 1e3)
+    } else {
+        // Not a stream (`infer`): the image and the network's time.
+        let name = std::path::Path::new(&o.origin)
+            .file_name()
+            .map_or(o.origin.clone(), |n| n.to_string_lossy().into_owned());
+        format!("{name} {:.0} ms", o.inference.times.total)
+    };
+    let mut lines = vec![first];
     if let Some(mv) = &o.inference.views {
         lines.push(format!(
             "ambiguity {:.1} deg",
