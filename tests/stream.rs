@@ -22,6 +22,19 @@ fn imphmr() -> Command {
     c
 }
 
+/// `imphmr run` of the bundled model on the sample images.
+fn run_on_samples() -> Command {
+    let mut c = imphmr();
+    c.args([
+        "run",
+        "--model",
+        "models/small",
+        "--source",
+        "models/samples",
+    ]);
+    c
+}
+
 /// The sample images in the order a folder source reads them.
 fn samples() -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(root().join("models/samples"))
@@ -45,6 +58,11 @@ fn infer_lines_with(extra: &[&str], files: &[String]) -> Vec<Value> {
         .args(files)
         .output()
         .unwrap();
+    json_lines(&o)
+}
+
+/// The JSON lines a successful run printed.
+fn json_lines(o: &Output) -> Vec<Value> {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout)
         .lines()
@@ -87,13 +105,19 @@ fn finish(child: std::process::Child) -> Output {
     o
 }
 
-#[test]
-fn udp_packets_equal_infer_and_are_gap_free() {
+/// A UDP socket on loopback for packets, and its address for `--udp`.
+fn loopback_receiver() -> (UdpSocket, String) {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket
         .set_read_timeout(Some(Duration::from_secs(120)))
         .unwrap();
     let addr = socket.local_addr().unwrap().to_string();
+    (socket, addr)
+}
+
+#[test]
+fn udp_packets_equal_infer_and_are_gap_free() {
+    let (socket, addr) = loopback_receiver();
     let tmp = tempfile::tempdir().unwrap();
     let jsonl = tmp.path().join("out.jsonl");
     let child = imphmr()
@@ -166,11 +190,7 @@ fn udp_packets_equal_infer_and_are_gap_free() {
 /// bit 1): the numbers `infer` prints.
 #[test]
 fn udp_packets_carry_joints_translation_and_ambiguity() {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(120)))
-        .unwrap();
-    let addr = socket.local_addr().unwrap().to_string();
+    let (socket, addr) = loopback_receiver();
     let body = root().join("models/body/synthetic.body");
     let body_args = [
         "--body-model",
@@ -180,14 +200,7 @@ fn udp_packets_carry_joints_translation_and_ambiguity() {
         "--views",
         "0,120,240",
     ];
-    let child = imphmr()
-        .args([
-            "run",
-            "--model",
-            "models/small",
-            "--source",
-            "models/samples",
-        ])
+    let child = run_on_samples()
         .args(["--frames", "2", "--udp", &addr, "--stats-every", "0"])
         .args(body_args)
         .stdout(Stdio::null())
@@ -361,11 +374,7 @@ fn receive_py_decodes_rust_serial_frames_and_recovers() {
 
 #[test]
 fn sigterm_stops_cleanly_with_a_summary() {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(120)))
-        .unwrap();
-    let addr = socket.local_addr().unwrap().to_string();
+    let (socket, addr) = loopback_receiver();
     let child = imphmr()
         .args([
             "run",
@@ -540,23 +549,12 @@ fn mjpeg_file_and_stdin_sources() {
 }
 
 fn run_jsonl(extra: &[&str]) -> Vec<Value> {
-    let o = imphmr()
-        .args([
-            "run",
-            "--model",
-            "models/small",
-            "--source",
-            "models/samples",
-        ])
+    let o = run_on_samples()
         .args(["--frames", "3", "--jsonl", "-", "--stats-every", "0"])
         .args(extra)
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    json_lines(&o)
 }
 
 /// `--smooth`: the first frame passes through, each later one moves from the last
@@ -605,24 +603,13 @@ fn overlay_pictures_are_written_per_frame_and_a_missing_framebuffer_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("overlay");
     let body = root().join("models/body/synthetic.body");
-    let o = imphmr()
-        .args([
-            "run",
-            "--model",
-            "models/small",
-            "--source",
-            "models/samples",
-        ])
+    let o = run_on_samples()
         .args(["--frames", "2", "--stats-every", "0", "--jsonl", "-"])
         .args(["--overlay-dir", dir.to_str().unwrap()])
         .args(["--body-model", body.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let lines: Vec<Value> = String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = json_lines(&o);
     for (k, line) in lines.iter().enumerate() {
         let png = dir.join(format!("{k:06}.png"));
         let picture = image::open(&png).unwrap().to_rgb8();

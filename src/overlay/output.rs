@@ -159,20 +159,12 @@ impl Sink for OverlaySink {
             self.queue.push(job);
         }
         // A display error surfaces with the next outcome, to be counted and logged.
-        let failed = self
-            .failure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        failed.map_or(Ok(()), Err)
+        self.take_failure()
     }
 
     /// Waits for the last picture; logs how many were skipped.
     fn flush(&mut self) -> io::Result<()> {
-        self.queue.close();
-        if let Some(worker) = self.worker.take() {
-            let _ = worker.join();
-        }
+        self.stop();
         let skipped = self.queue.dropped();
         if skipped > 0 {
             tracing::warn!(
@@ -180,21 +172,29 @@ impl Sink for OverlaySink {
                 self.name
             );
         }
-        let failed = self
-            .failure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        failed.map_or(Ok(()), Err)
+        self.take_failure()
+    }
+}
+
+impl OverlaySink {
+    /// The display's first error not yet reported, as this call's result.
+    fn take_failure(&self) -> io::Result<()> {
+        let mut slot = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        slot.take().map_or(Ok(()), Err)
+    }
+
+    /// No more pictures: let the thread finish the waiting ones and end.
+    fn stop(&mut self) {
+        self.queue.close();
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
     }
 }
 
 impl Drop for OverlaySink {
     fn drop(&mut self) {
-        self.queue.close();
-        if let Some(worker) = self.worker.take() {
-            let _ = worker.join();
-        }
+        self.stop();
     }
 }
 
