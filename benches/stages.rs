@@ -10,8 +10,9 @@
 use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use imphmr::body::rotation::joint_rotations;
+use imphmr::body::BodyStage;
 use imphmr::crop::PersonBox;
-use imphmr::engine::joint_rotations;
 use imphmr::field::{rays, render};
 use imphmr::model::{tensor, FieldSpec};
 use imphmr::output::{framing, Outcome};
@@ -97,6 +98,7 @@ fn stages(c: &mut Criterion) {
                 &inp.row_depth,
                 &inp.deltas,
                 spec.feature_dim,
+                (spec.height, spec.width),
             )
         })
     });
@@ -104,23 +106,20 @@ fn stages(c: &mut Criterion) {
     g.bench_function("head", |t| {
         t.iter(|| joint_rotations(&engine.regress(&rendered, &z).unwrap().pose6d))
     });
-    let outcome = Outcome {
-        sequence: 0,
-        origin: "bench".into(),
-        frame: std::sync::Arc::new(rgb.clone()),
-        frame_size: rgb.dimensions(),
-        person_box: bx,
-        default_box: true,
-        inference: engine.infer(&rgb, &bx, 0.0).unwrap(),
-        body: imphmr::body::BodyResult {
-            camera: imphmr::body::camera::CameraModel::SpinCrop { crop_side: 224.0 },
-            translation: [0.0, 0.0, 10.0],
-            joints: Some(vec![[0.0; 3]; 24]),
-        },
-        captured_at: std::time::SystemTime::now(),
-        latency_us: 0,
-        random_weights: true,
-    };
+    let network = engine.infer(&rgb, &bx, 0.0).unwrap();
+    let (w, h) = rgb.dimensions();
+    let body = BodyStage::new(None, Default::default(), b.manifest.input.size)
+        .apply(&network, &bx, (w, h))
+        .unwrap();
+    let outcome = Outcome::still(
+        "bench".into(),
+        std::sync::Arc::new(rgb.clone()),
+        bx,
+        true,
+        network,
+        body,
+        true,
+    );
     g.throughput(Throughput::Elements(1));
     g.bench_function("output", |t| {
         t.iter(|| framing::frame(&outcome.packet().encode()))

@@ -10,17 +10,17 @@ use clap::{Args, Parser, Subcommand};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+use imphmr::bench::BenchOptions;
 use imphmr::body::camera::{CameraSetting, Intrinsics};
 use imphmr::body::smooth::OneEuroParams;
 use imphmr::body::smpl::BodyModel;
 use imphmr::body::BodyStage;
-use imphmr::capture::{FrameSource, MjpegStream, Stills};
+use imphmr::capture::{FrameSource, SourceOptions};
 use imphmr::crop::PersonBox;
 use imphmr::engine::FieldDevice;
 use imphmr::output::json::{self, Extras};
-use imphmr::output::{JsonlSink, SerialSink, Sink, UdpSink};
-use imphmr::overlay::{Framebuffer, OverlaySink, PngDir};
-use imphmr::pipeline::stats::LatencyStats;
+use imphmr::output::{JsonlSink, Outcome, OverlaySink, SerialSink, Sink, UdpSink};
+use imphmr::overlay::{Framebuffer, PngDir};
 use imphmr::pipeline::{self, RunOptions};
 use imphmr::{capture, Engine};
 
@@ -349,7 +349,6 @@ fn load_engine(dir: &std::path::Path, field_on: FieldDevice) -> Result<Engine> {
 
 fn infer(args: InferArgs) -> Result<ExitCode> {
     let engine = load_engine(&args.net.model, args.net.field_on)?;
-    let f = &engine.bundle.manifest.field;
     let extras = Extras {
         rotmat: args.rotmat,
         opacity: args.opacity,
@@ -373,34 +372,22 @@ fn infer(args: InferArgs) -> Result<ExitCode> {
                 .person_box
                 .unwrap_or_else(|| PersonBox::centre_square(w, h));
             bx.check_inside(w, h).with_context(|| shown.clone())?;
-            let mut inf = engine.infer_views(&rgb, &bx, &views)?;
-            let posed = body.apply(&mut inf, &bx, (w, h))?;
-            let line = json::inference_line(
-                &shown,
-                (w, h),
-                &bx,
-                &inf,
-                &posed,
-                (f.height, f.width),
-                extras,
+            let network = engine.infer_views(&rgb, &bx, &views)?;
+            let posed = body.apply(&network, &bx, (w, h))?;
+            let outcome = Outcome::still(
+                shown.clone(),
+                Arc::new(rgb),
+                bx,
+                args.person_box.is_none(),
+                network,
+                posed,
+                engine.bundle.manifest.is_random(),
             );
+            let line = json::inference_line(&outcome, extras);
             if let Some(dir) = &args.overlay_dir {
                 let stem = path.file_stem().unwrap_or_default().to_string_lossy();
                 let out = dir.join(format!("{stem}.png"));
-                let outcome = imphmr::output::Outcome {
-                    sequence: 0,
-                    origin: shown.clone(),
-                    frame: Arc::new(rgb),
-                    frame_size: (w, h),
-                    person_box: bx,
-                    default_box: args.person_box.is_none(),
-                    inference: inf,
-                    body: posed,
-                    captured_at: std::time::SystemTime::now(),
-                    latency_us: 0,
-                    random_weights: engine.bundle.manifest.is_random(),
-                };
-                imphmr::overlay::output::picture(&outcome, 0.0, (f.height, f.width))
+                imphmr::output::overlay::picture(&outcome, 0.0)
                     .save(&out)
                     .with_context(|| format!("--overlay-dir: cannot write {}", out.display()))?;
             }
@@ -438,46 +425,19 @@ fn open_source(args: &RunArgs) -> Result<Box<dyn FrameSource>> {
             "models/samples".into()
         }
     };
-    if src == "-" {
-        return Ok(Box::new(MjpegStream::new(
-            "stdin",
-            Box::new(std::io::stdin()),
-            true,
-        )));
-    }
-    let path = PathBuf::from(&src);
-    if src.starts_with("/dev/video") {
-        #[cfg(feature = "v4l2")]
-        {
-            let cfg = imphmr::capture::v4l2::V4l2Config {
-                device: path,
-                width: args.width,
-                height: args.height,
-                fps: args.fps,
-                fourcc: args.pixel_format.clone(),
-            };
-            return Ok(Box::new(imphmr::capture::v4l2::V4l2Source::open(cfg)?));
-        }
-        #[cfg(not(feature = "v4l2"))]
-        anyhow::bail!("{src}: this build has no V4L2 support (cargo feature v4l2)");
-    }
-    let is_mjpeg = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("mjpeg") || e.eq_ignore_ascii_case("mjpg"));
-    if is_mjpeg {
-        let file = std::fs::File::open(&path).with_context(|| src.clone())?;
-        return Ok(Box::new(MjpegStream::new(src, Box::new(file), false)));
-    }
-    if !path.exists() {
-        anyhow::bail!("{src}: no such camera, file or folder");
-    }
-    Ok(Box::new(Stills::new(&[path], args.looped)?))
+    let opts = SourceOptions {
+        width: args.width,
+        height: args.height,
+        fps: args.fps,
+        pixel_format: args.pixel_format.clone(),
+        looped: args.looped,
+    };
+    Ok(capture::open(&src, &opts)?)
 }
 
 /// The outputs; `live`: the source is a camera (the overlay then skips pictures
 /// rather than hold up the others).
-fn open_sinks(args: &RunArgs, engine: &Engine, live: bool) -> Result<Vec<Box<dyn Sink>>> {
+fn open_sinks(args: &RunArgs, live: bool) -> Result<Vec<Box<dyn Sink>>> {
     let mut sinks: Vec<Box<dyn Sink>> = vec![];
     for target in &args.udp {
         let sink = UdpSink::connect(target).with_context(|| format!("--udp {target}"))?;
@@ -487,16 +447,14 @@ fn open_sinks(args: &RunArgs, engine: &Engine, live: bool) -> Result<Vec<Box<dyn
         let sink = SerialSink::open(dev, args.baud).with_context(|| format!("--serial {dev}"))?;
         sinks.push(Box::new(sink));
     }
-    let f = &engine.bundle.manifest.field;
-    let opacity_shape = (f.height, f.width);
     if let Some(dir) = &args.overlay_dir {
         let png = PngDir::create(dir).context("--overlay-dir")?;
-        let sink = OverlaySink::new(Box::new(png), opacity_shape, !live)?;
+        let sink = OverlaySink::new(Box::new(png), !live)?;
         sinks.push(Box::new(sink));
     }
     if let Some(dev) = &args.fb {
         let fb = Framebuffer::open(dev).context("--fb")?;
-        let sink = OverlaySink::new(Box::new(fb), opacity_shape, !live)?;
+        let sink = OverlaySink::new(Box::new(fb), !live)?;
         sinks.push(Box::new(sink));
     }
     let jsonl = match (&args.jsonl, sinks.is_empty()) {
@@ -516,7 +474,6 @@ fn open_sinks(args: &RunArgs, engine: &Engine, live: bool) -> Result<Vec<Box<dyn
             out,
             p.display().to_string(),
             Extras::default(),
-            (f.height, f.width),
         )));
     }
     Ok(sinks)
@@ -526,7 +483,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let engine = Arc::new(load_engine(&args.net.model, args.net.field_on)?);
     let (body_model, camera) = args.body.load()?;
     let source = open_source(&args)?;
-    let sinks = open_sinks(&args, &engine, source.is_live())?;
+    let sinks = open_sinks(&args, source.is_live())?;
     eprintln!("reading: {}", source.describe());
     for s in &sinks {
         eprintln!("output: {}", s.name());
@@ -559,14 +516,8 @@ fn run(args: RunArgs) -> Result<ExitCode> {
 fn bench(args: BenchArgs, threads: usize) -> Result<ExitCode> {
     let engine = Arc::new(load_engine(&args.net.model, args.net.field_on)?);
     let (body_model, camera) = args.body.load()?;
-    let mut body = BodyStage::new(
-        body_model.clone(),
-        camera,
-        engine.bundle.manifest.input.size,
-    );
     let rgb = capture::load_image(&args.image)?;
     let (w, h) = rgb.dimensions();
-    let bx = PersonBox::centre_square(w, h);
     let views = args.net.view_list()?;
     eprintln!(
         "bench: {} ({}) on {} ({}x{}), {} threads, field on {}, views {:?}, {} {}, {} warm-up + {} timed iterations",
@@ -583,128 +534,16 @@ fn bench(args: BenchArgs, threads: usize) -> Result<ExitCode> {
         args.warmup,
         args.iters
     );
-    for _ in 0..args.warmup {
-        engine.infer_views(&rgb, &bx, &views)?;
-    }
-
-    // Single-frame latency: one frame at a time through every stage.
-    let shared = Arc::new(rgb.clone());
-    let mut stats = LatencyStats::default();
-    let started = std::time::Instant::now();
-    for i in 0..args.iters {
-        let mut inference = engine.infer_views(&rgb, &bx, &views)?;
-        let times = inference.times;
-        let t = std::time::Instant::now();
-        let posed = body.apply(&mut inference, &bx, (w, h))?;
-        let body_ms = t.elapsed().as_secs_f64() * 1e3;
-        let t = std::time::Instant::now();
-        let outcome = bench_outcome(&engine, inference, posed, shared.clone(), bx);
-        let wire = imphmr::output::framing::frame(&outcome.packet().encode());
-        std::hint::black_box(wire);
-        let output_ms = t.elapsed().as_secs_f64() * 1e3;
-        // Stages in pipeline order, body and output before the network's total
-        // ("inference").
-        let [stages @ .., total] = times.named();
-        let after = [("body", body_ms), ("output", output_ms), total];
-        for (stage, ms) in stages.into_iter().chain(after) {
-            stats.record(stage, ms);
-        }
-        if (i + 1) % 10 == 0 {
-            eprintln!("  {} / {}", i + 1, args.iters);
-        }
-    }
-    let sequential_fps = args.iters as f64 / started.elapsed().as_secs_f64().max(1e-9);
-
-    // With --views: the same frames from the input view alone, for what the others cost.
-    let mut one_view = LatencyStats::default();
-    if views.len() > 1 {
-        eprintln!("  one view ({} deg) for comparison", views[0]);
-        for _ in 0..args.iters {
-            for (stage, ms) in engine.infer(&rgb, &bx, views[0])?.times.named() {
-                one_view.record(stage, ms);
-            }
-        }
-    }
-
-    // Pipelined throughput: `imphmr run`'s capture, inference and output threads on the
-    // same frame, paced by the pipeline itself.
-    eprintln!("  pipelined: {} frames", args.iters);
-    let sink = Box::new(imphmr::output::DiscardSink::default());
-    let source = capture::Repeat::new(rgb, args.image.display().to_string());
-    let opts = RunOptions {
-        frames: Some(args.iters as u64),
-        queue: 2,
-        views: views.clone(),
-        person_box: Some(bx),
-        stats_every: std::time::Duration::ZERO,
-        track: false,
+    let opts = BenchOptions {
+        name: args.image.display().to_string(),
+        iters: args.iters,
+        warmup: args.warmup,
+        views,
         body_model,
         camera,
-        smooth: None,
     };
-    let summary = pipeline::run(
-        Box::new(source),
-        engine,
-        vec![sink],
-        opts,
-        Arc::new(AtomicBool::new(false)),
-    );
-
-    print!("{}", stats.table());
-    if views.len() > 1 {
-        let p50 = |s: &LatencyStats, stage: &str| {
-            s.percentiles()
-                .iter()
-                .find(|(n, _)| *n == stage)
-                .map_or(f64::NAN, |(_, p)| p.p50)
-        };
-        println!(
-            "views {views:?} (one encoder, a field and a head each) against one view, p50 ms:"
-        );
-        for stage in ["field", "render", "head", "inference"] {
-            let (many, one) = (p50(&stats, stage), p50(&one_view, stage));
-            println!(
-                "  {stage:<10} {many:>8.2} vs {one:>8.2}  (x{:.2})",
-                many / one.max(1e-9)
-            );
-        }
-    }
-    println!("frames per second (sequential, single-frame latency): {sequential_fps:.1}");
-    println!(
-        "frames per second (pipelined: capture, inference, output threads): {:.1}",
-        summary.processed as f64 / summary.seconds.max(1e-9)
-    );
-    let pipelined = summary.latency.percentiles();
-    if let Some((_, p)) = pipelined.iter().find(|(stage, _)| *stage == "capture→out") {
-        println!(
-            "pipelined capture-to-output latency: p50 {:.2} ms, p99 {:.2} ms",
-            p.p50, p.p99
-        );
-    }
+    print!("{}", imphmr::bench::run(engine, rgb, opts)?);
     Ok(ExitCode::SUCCESS)
-}
-
-/// What the output thread would receive for this inference.
-fn bench_outcome(
-    engine: &Engine,
-    inference: imphmr::engine::Inference,
-    body: imphmr::body::BodyResult,
-    frame: Arc<image::RgbImage>,
-    person_box: PersonBox,
-) -> imphmr::output::Outcome {
-    imphmr::output::Outcome {
-        sequence: 0,
-        origin: "bench".into(),
-        frame_size: frame.dimensions(),
-        frame,
-        person_box,
-        default_box: true,
-        inference,
-        body,
-        captured_at: std::time::SystemTime::now(),
-        latency_us: 0,
-        random_weights: engine.bundle.manifest.is_random(),
-    }
 }
 
 fn devices() -> Result<ExitCode> {
@@ -724,89 +563,16 @@ fn devices() -> Result<ExitCode> {
 }
 
 fn inspect(dir: &std::path::Path) -> Result<()> {
-    let engine = load_engine(dir, FieldDevice::Cpu)?;
-    let b = &engine.bundle;
-    let m = &b.manifest;
-    let (i, e, f, h) = (&m.input, &m.encoder, &m.field, &m.head);
-    println!(
-        "bundle    {} ({}, {}, format {})",
-        dir.display(),
-        m.name,
-        m.precision,
-        m.format_version
-    );
-    println!("weights   {}", m.weights);
-    println!(
-        "input     {0}x{0} RGB crop, mean {1:?}, std {2:?}",
-        i.size, i.mean, i.std
-    );
-    println!(
-        "encoder   {} blocks {:?} width {} -> z ({})",
-        e.arch, e.blocks, e.width, e.latent_dim
-    );
-    println!(
-        "field     {}x{} rays x {} samples = {}; depth {}..{}, camera radius {}, fov {} deg, box +-{}",
-        f.height, f.width, f.samples, f.num_samples(), f.near, f.far, f.radius, f.fov_deg, f.bound
-    );
-    println!(
-        "          encoding {} / {} frequencies (points / directions); MLP {} layers x {}, skip at {}; C = {}",
-        f.point_freqs, f.dir_freqs, f.layers, f.hidden, f.skip_layer, f.feature_dim
-    );
-    println!(
-        "head      conv {} ch, regressor {} hidden, {} iterations from {}, {} rotations, {} joints, {} betas",
-        h.conv_channels, h.hidden, h.iterations, h.mean_params, h.rotation, h.joints, h.betas
-    );
-    println!();
-    println!(
-        "{:<8} {:<14} {:>12} {:>14}  tensors",
-        "graph", "file", "params", "MMAC/frame"
-    );
-    let mut total = (0usize, 0u64);
-    for (stage, g) in [
-        ("encoder", &b.encoder),
-        ("field", &b.field),
-        ("head", &b.head),
-    ] {
-        let file = g
-            .path
-            .file_name()
-            .map(|s| s.to_string_lossy())
-            .unwrap_or_default();
-        println!(
-            "{:<8} {:<14} {:>12} {:>14.1}",
-            stage,
-            file,
-            g.info.params,
-            g.info.macs as f64 / 1e6
+    let report = imphmr::inspect::inspect(dir).context("cannot load the model bundle")?;
+    let m = &report.manifest;
+    if m.is_random() {
+        eprintln!(
+            "note: {} ({}) weights: {}; its outputs are not a human pose",
+            dir.display(),
+            m.name,
+            m.weights
         );
-        for t in &g.info.inputs {
-            println!("{:<52}in  {} {:?}", "", t.name, t.shape);
-        }
-        for t in &g.info.outputs {
-            println!("{:<52}out {} {:?}", "", t.name, t.shape);
-        }
-        total.0 += g.info.params;
-        total.1 += g.info.macs;
     }
-    println!(
-        "{:<8} {:<14} {:>12} {:>14.1}",
-        "total",
-        "",
-        total.0,
-        total.1 as f64 / 1e6
-    );
-    // What the renderer actually runs per frame (field::split).
-    let view = engine.renderer().view(0.0)?;
-    let rows = view.inputs.rows();
-    println!();
-    println!(
-        "field per frame (view 0): {} of {} samples inside the box ({:.0} %), {:.1} MMAC; \
-         {:.1} MMAC once per view for the point and direction parts",
-        rows,
-        f.num_samples(),
-        100.0 * rows as f64 / f.num_samples().max(1) as f64,
-        view.frame_macs as f64 / 1e6,
-        engine.renderer().view_macs(&view) as f64 / 1e6
-    );
+    print!("{report}");
     Ok(())
 }

@@ -52,7 +52,10 @@ fn check_bundle(dir: &str, limits: &Limits) {
             .encode(&engine.preprocess(&image_of(&g), &g.person_box()))
             .unwrap();
         let (r, _) = engine.render(&g.f32s("z"), g.view()).unwrap();
+        let f = &engine.bundle.manifest.field;
         let rendered = Rendered {
+            height: f.height,
+            width: f.width,
             feature_map: g.f32s("feature_map"),
             opacity: g.f32s("opacity"),
         };

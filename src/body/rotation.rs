@@ -17,6 +17,21 @@ pub fn rot6d_to_rotmat(x: &[f32; 6]) -> Matrix3<f32> {
     Matrix3::from_columns(&[b1, b2, b3])
 }
 
+/// The regressor's 6D per joint → rotation matrices and axis-angle.
+pub fn joint_rotations(pose6d: &[f32]) -> (Vec<Matrix3<f32>>, Vec<[f32; 3]>) {
+    let rotmats: Vec<Matrix3<f32>> = pose6d
+        .chunks_exact(6)
+        .map(|c| rot6d_to_rotmat(&[c[0], c[1], c[2], c[3], c[4], c[5]]))
+        .collect();
+    let aa = axis_angles(&rotmats);
+    (rotmats, aa)
+}
+
+/// Axis-angle of every rotation.
+pub fn axis_angles(rotmats: &[Matrix3<f32>]) -> Vec<[f32; 3]> {
+    rotmats.iter().map(rotmat_to_axis_angle).collect()
+}
+
 /// Rotation matrix → axis-angle (angle in [0, π]) via a unit quaternion; Shepperd's
 /// choice of the largest pivot keeps it stable near π, where SMPL's root often is.
 pub fn rotmat_to_axis_angle(m: &Matrix3<f32>) -> [f32; 3] {

@@ -1,41 +1,19 @@
-//! The body stage: what follows the network for every frame. The regressor's camera
-//! becomes a translation in the user's camera, and with a body model θ and β become 24
-//! joints in that camera's frame.
+//! The body stage: what follows the network for every frame. The regressor's 6D
+//! rotations become joint rotations, its camera a translation in the user's camera,
+//! several views one consensus with its spread, and with a body model θ and β become 24
+//! joints in that camera's frame. It reads the network's output and returns its own
+//! result (`BodyResult`); the network's output is never changed.
 
 use std::sync::Arc;
 
-use nalgebra::Matrix3;
-
-use super::camera::{CameraModel, CameraSetting};
-use super::rotation;
+use super::camera::CameraSetting;
+use super::consistency::{self, ViewEstimate};
+use super::result::{BodyResult, MultiView, Pose};
+use super::rotation::{axis_angles, joint_rotations};
 use super::smooth::{BodySmoother, OneEuroParams};
 use super::smpl::{BodyError, BodyModel};
 use crate::crop::PersonBox;
-use crate::engine::Inference;
-
-/// What the body stage adds to one frame's result.
-#[derive(Debug, Clone)]
-pub struct BodyResult {
-    /// Which camera convention `translation` and `joints` are in.
-    pub camera: CameraModel,
-    /// The body's translation, metres, camera frame (x right, y down, z forward).
-    pub translation: [f64; 3],
-    /// 24 joints, metres, camera frame; with a body model only.
-    pub joints: Option<Vec<[f32; 3]>>,
-}
-
-impl BodyResult {
-    /// The joints projected into the captured frame, pixels (None behind the camera).
-    pub fn joints_in_frame(&self, bx: &PersonBox) -> Option<Vec<Option<[f64; 2]>>> {
-        let joints = self.joints.as_ref()?;
-        Some(
-            joints
-                .iter()
-                .map(|j| self.camera.project(j.map(f64::from), bx))
-                .collect(),
-        )
-    }
-}
+use crate::engine::NetworkOutput;
 
 /// Per-stream body state: the body model (if any), the camera setting and, for a
 /// stream, the temporal filter.
@@ -74,24 +52,23 @@ impl BodyStage {
         }
     }
 
-    /// Camera translation and joints for `inf`, computed on the crop `bx` of a
-    /// `frame_size` frame (one image: no smoothing).
+    /// The body for `net`, computed on the crop `bx` of a `frame_size` frame (one
+    /// image: no smoothing).
     pub fn apply(
         &mut self,
-        inf: &mut Inference,
+        net: &NetworkOutput,
         bx: &PersonBox,
         frame_size: (u32, u32),
     ) -> Result<BodyResult, BodyError> {
-        self.apply_at(inf, bx, frame_size, None)
+        self.apply_at(net, bx, frame_size, None)
     }
 
     /// As `apply`, for a frame of a stream captured at `t_seconds`: with smoothing on,
-    /// θ (rotations and axis-angle), β and the camera in `inf` are replaced by their
-    /// filtered values (`pose6d` stays the network's raw output) before the joints
-    /// are computed from them.
+    /// θ, β and the translation are filtered into `BodyResult::smoothed` (the crop
+    /// camera follows the filtered translation) and the joints are computed from them.
     pub fn apply_at(
         &mut self,
-        inf: &mut Inference,
+        net: &NetworkOutput,
         bx: &PersonBox,
         frame_size: (u32, u32),
         t_seconds: Option<f64>,
@@ -99,35 +76,65 @@ impl BodyStage {
         let camera = self
             .camera
             .model(self.crop_side, frame_size.0, frame_size.1);
-        let mut translation = camera.translation(inf.regressed.cam, bx);
-        if let (Some(smoother), Some(t)) = (&mut self.smoother, t_seconds) {
-            smoother.smooth(
-                t,
-                &mut inf.rotmats,
-                &mut inf.regressed.betas,
-                &mut translation,
-            );
-            inf.axis_angle = axis_angles(&inf.rotmats);
-            inf.regressed.cam = camera.weak_perspective(translation, bx);
-        }
+        let r = &net.regressed;
+        let (rotmats, axis_angle) = joint_rotations(&r.pose6d);
+        let raw = Pose {
+            rotmats,
+            axis_angle,
+            betas: r.betas.clone(),
+            cam: r.cam,
+            translation: camera.translation(r.cam, bx),
+        };
+        let smoothed = match (&mut self.smoother, t_seconds) {
+            (Some(smoother), Some(t)) => {
+                let mut p = raw.clone();
+                smoother.smooth(t, &mut p.rotmats, &mut p.betas, &mut p.translation);
+                p.axis_angle = axis_angles(&p.rotmats);
+                p.cam = camera.weak_perspective(p.translation, bx);
+                Some(p)
+            }
+            _ => None,
+        };
+        let pose = smoothed.as_ref().unwrap_or(&raw);
         let joints = match &self.model {
             Some(m) => Some(
-                m.joints(&inf.regressed.betas, &inf.rotmats)?
+                m.joints(&pose.betas, &pose.rotmats)?
                     .iter()
-                    .map(|j| [0, 1, 2].map(|i| (j[i] as f64 + translation[i]) as f32))
+                    .map(|j| [0, 1, 2].map(|i| (j[i] as f64 + pose.translation[i]) as f32))
                     .collect(),
             ),
             None => None,
         };
         Ok(BodyResult {
             camera,
-            translation,
+            raw,
+            smoothed,
             joints,
+            views: multi_view(net),
         })
     }
 }
 
-/// Axis-angle of every rotation (after the rotations were changed, e.g. smoothed).
-pub fn axis_angles(rotmats: &[Matrix3<f32>]) -> Vec<[f32; 3]> {
-    rotmats.iter().map(rotation::rotmat_to_axis_angle).collect()
+/// With more than one view: every view's answer brought to the input view, and their
+/// spread (`body::consistency`).
+fn multi_view(net: &NetworkOutput) -> Option<MultiView> {
+    if net.views.len() < 2 {
+        return None;
+    }
+    let estimates: Vec<ViewEstimate> = net
+        .views
+        .iter()
+        .map(|v| ViewEstimate {
+            view_deg: v.view_deg,
+            rotmats: joint_rotations(&v.regressed.pose6d).0,
+            betas: v.regressed.betas.clone(),
+            cam: v.regressed.cam,
+        })
+        .collect();
+    let (ambiguity, deviation_rad) = consistency::spread(&estimates);
+    Some(MultiView {
+        estimates,
+        deviation_rad,
+        ambiguity,
+    })
 }

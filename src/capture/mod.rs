@@ -5,6 +5,7 @@
 
 pub mod convert;
 mod mjpeg;
+mod open;
 #[cfg(feature = "v4l2")]
 pub mod v4l2;
 
@@ -14,6 +15,7 @@ use std::time::{Instant, SystemTime};
 use image::RgbImage;
 
 pub use mjpeg::MjpegStream;
+pub use open::{open, SourceOptions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {

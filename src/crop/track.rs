@@ -46,7 +46,8 @@ impl Tracker {
         self.current = None;
     }
 
-    /// Follow the result of the frame cropped with `used`.
+    /// Follow the result of the frame cropped with `used`; false when the person was
+    /// lost on it (the next box is the centre square).
     pub fn update(
         &mut self,
         used: &PersonBox,
@@ -54,20 +55,20 @@ impl Tracker {
         mean_opacity: f32,
         width: u32,
         height: u32,
-    ) {
+    ) -> bool {
         let [s, tx, ty] = cam.map(f64::from);
         if !(s.is_finite() && tx.is_finite() && ty.is_finite())
             || s <= 1e-3
             || mean_opacity < self.min_opacity
         {
             self.lose();
-            return;
+            return false;
         }
         let cx = used.x + used.w / 2.0 + s * tx * used.w / 2.0;
         let cy = used.y + used.h / 2.0 + s * ty * used.h / 2.0;
         if cx < 0.0 || cy < 0.0 || cx > width as f64 || cy > height as f64 {
             self.lose();
-            return;
+            return false;
         }
         let side = (used.w.max(used.h) * s / self.s_mean).clamp(MIN_SIDE, width.min(height) as f64);
         let target = square_inside(cx, cy, side, width, height);
@@ -88,6 +89,7 @@ impl Tracker {
             None => target,
         };
         self.current = Some(next);
+        true
     }
 }
 

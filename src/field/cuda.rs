@@ -4,9 +4,8 @@
 //! runs where there is neither: `CudaRenderer::new` then says why, and the engine
 //! renders on the CPU.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use cudarc::driver::{
@@ -14,9 +13,10 @@ use cudarc::driver::{
 };
 use cudarc::nvrtc::{compile_ptx_with_opts, CompileOptions};
 
+use super::cache::ViewCache;
 use super::kernel::{defines, KERNEL_SOURCE};
 use super::weights::FieldWeights;
-use super::{ms, rays, FieldTimes, Rendered};
+use super::{ms, rays, FieldRenderer, FieldTimes, Rendered};
 use crate::model::{FieldSpec, ModelError};
 
 /// PTX of the kernel for one architecture ("sm_87"), or NVRTC's log.
@@ -55,7 +55,7 @@ pub struct CudaRenderer {
     weights: CudaSlice<f32>,
     depths: CudaSlice<f64>,
     deltas: CudaSlice<f32>,
-    views: Mutex<HashMap<u64, Arc<ViewRays>>>,
+    views: ViewCache<ViewRays>,
 }
 
 impl CudaRenderer {
@@ -111,23 +111,19 @@ impl CudaRenderer {
             device,
             stream,
             kernel,
-            views: Mutex::new(HashMap::new()),
+            views: ViewCache::default(),
         })
     }
 
     fn view(&self, view_deg: f64) -> Result<Arc<ViewRays>, ModelError> {
-        let mut cache = self.views.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(v) = cache.get(&view_deg.to_bits()) {
-            return Ok(v.clone());
-        }
-        let (origin, dirs) = rays::ray_directions(&self.spec, view_deg);
-        let flat: Vec<f64> = dirs.iter().flatten().copied().collect();
-        let view = Arc::new(ViewRays {
-            origin,
-            dirs: self.stream.clone_htod(&flat).map_err(|e| self.err(e))?,
-        });
-        cache.insert(view_deg.to_bits(), view.clone());
-        Ok(view)
+        self.views.get_or_make(view_deg, || {
+            let (origin, dirs) = rays::ray_directions(&self.spec, view_deg);
+            let flat: Vec<f64> = dirs.iter().flatten().copied().collect();
+            Ok(ViewRays {
+                origin,
+                dirs: self.stream.clone_htod(&flat).map_err(|e| self.err(e))?,
+            })
+        })
     }
 
     fn err(&self, e: impl std::fmt::Display) -> ModelError {
@@ -181,6 +177,8 @@ impl CudaRenderer {
         let opacity = self.stream.clone_dtoh(&a_dev).map_err(|e| self.err(e))?;
         Ok((
             Rendered {
+                height: self.spec.height,
+                width: self.spec.width,
                 feature_map,
                 opacity,
             },
@@ -189,6 +187,16 @@ impl CudaRenderer {
                 render_ms: 0.0,
             },
         ))
+    }
+}
+
+impl FieldRenderer for CudaRenderer {
+    fn render(&self, z: &[f32], view_deg: f64) -> Result<(Rendered, FieldTimes), ModelError> {
+        CudaRenderer::render(self, z, view_deg)
+    }
+
+    fn device(&self) -> String {
+        format!("cuda: {}", self.device)
     }
 }
 

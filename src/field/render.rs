@@ -5,9 +5,13 @@
 //!
 //! Kept in f32 like the reference (`volume_render` in tools/imphmr_ref/geometry.py).
 
-/// The rendered 2D feature map and its opacity (ImpHMR's silhouette).
+/// The rendered 2D feature map and its opacity (ImpHMR's silhouette), with its shape.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rendered {
+    /// Rows of rays (H).
+    pub height: usize,
+    /// Rays per row (W).
+    pub width: usize,
     /// C × H × W, channel-major.
     pub feature_map: Vec<f32>,
     /// H × W.
@@ -16,7 +20,8 @@ pub struct Rendered {
 
 /// `sigma` (rows) and `feature` (rows × channels) of the samples a ray keeps: ray r
 /// owns rows `ray_rows[r]..ray_rows[r + 1]`, row i lies at depth `row_depth[i]`, whose
-/// interval is `deltas[row_depth[i]]`. Rays without rows are empty.
+/// interval is `deltas[row_depth[i]]`. Rays without rows are empty. The rays form a
+/// `(height, width)` grid, row-major (`ray_rows` has height · width + 1 entries).
 pub fn composite(
     sigma: &[f32],
     feature: &[f32],
@@ -24,8 +29,10 @@ pub fn composite(
     row_depth: &[u32],
     deltas: &[f32],
     channels: usize,
+    (height, width): (usize, usize),
 ) -> Rendered {
     let rays = ray_rows.len() - 1;
+    assert_eq!(rays, height * width, "ray_rows does not match the ray grid");
     let mut feature_map = vec![0f32; channels * rays];
     let mut opacity = vec![0f32; rays];
     let mut acc = vec![0f32; channels];
@@ -53,6 +60,8 @@ pub fn composite(
         }
     }
     Rendered {
+        height,
+        width,
         feature_map,
         opacity,
     }
@@ -65,7 +74,15 @@ mod tests {
     #[test]
     fn opaque_first_sample_hides_the_rest() {
         // One ray, two samples: an opaque first sample takes all the weight.
-        let r = composite(&[1e4, 1.0], &[2.0, 5.0], &[0, 2], &[0, 1], &[1.0, 1.0], 1);
+        let r = composite(
+            &[1e4, 1.0],
+            &[2.0, 5.0],
+            &[0, 2],
+            &[0, 1],
+            &[1.0, 1.0],
+            1,
+            (1, 1),
+        );
         assert!((r.opacity[0] - 1.0).abs() < 1e-6);
         assert!((r.feature_map[0] - 2.0).abs() < 1e-5);
     }
@@ -83,6 +100,7 @@ mod tests {
             &[0, 1],
             &[d, d],
             2,
+            (1, 1),
         );
         assert!((r.opacity[0] - (a1 + w2)).abs() < 1e-6);
         assert!((r.feature_map[0] - (a1 - w2)).abs() < 1e-6);
@@ -94,7 +112,7 @@ mod tests {
         // Ray 0 keeps depths 1 and 3 of 4; ray 1 keeps none. The same ray with every
         // depth and σ = 0 at the skipped ones must render identically.
         let (deltas, f) = ([0.2f32, 0.3, 0.4, 1e3], [1.0f32, -2.0]);
-        let kept = composite(&[0.7, 1.5], &f, &[0, 2, 2], &[1, 3], &deltas, 1);
+        let kept = composite(&[0.7, 1.5], &f, &[0, 2, 2], &[1, 3], &deltas, 1, (1, 2));
         let all = composite(
             &[0.0, 0.7, 0.0, 1.5],
             &[9.0, f[0], 9.0, f[1]],
@@ -102,6 +120,7 @@ mod tests {
             &[0, 1, 2, 3],
             &deltas,
             1,
+            (1, 1),
         );
         assert_eq!(kept.feature_map[0], all.feature_map[0]);
         assert_eq!(kept.opacity[0], all.opacity[0]);

@@ -2,11 +2,8 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::body::rotation::rotmat_to_axis_angle;
-use crate::body::stage::axis_angles;
-use crate::body::BodyResult;
-use crate::crop::PersonBox;
-use crate::engine::Inference;
+use super::Outcome;
+use crate::body::rotation::{axis_angles, rotmat_to_axis_angle};
 
 /// What to add beyond θ (axis-angle), β, camera and timings.
 #[derive(Debug, Clone, Copy, Default)]
@@ -17,29 +14,32 @@ pub struct Extras {
     pub views: bool,
 }
 
-pub fn inference_line(
-    file: &str,
-    size: (u32, u32),
-    bx: &PersonBox,
-    inf: &Inference,
-    body: &BodyResult,
-    opacity_shape: (usize, usize),
-    extras: Extras,
-) -> Value {
+/// The JSON object of one outcome: θ, β and the camera as sent (smoothed where the body
+/// stage smoothed them), the body, the views' spread, timings and `extras`.
+pub fn inference_line(outcome: &Outcome, extras: Extras) -> Value {
+    let (net, body, pose, bx) = (
+        &outcome.network,
+        &outcome.body,
+        outcome.pose(),
+        &outcome.person_box,
+    );
     let mut o = Map::new();
-    o.insert("file".into(), json!(file));
-    o.insert("image_size".into(), json!([size.0, size.1]));
+    o.insert("file".into(), json!(outcome.origin));
+    o.insert(
+        "image_size".into(),
+        json!([outcome.frame_size.0, outcome.frame_size.1]),
+    );
     o.insert("box".into(), json!([bx.x, bx.y, bx.w, bx.h]));
-    o.insert("view_deg".into(), json!(inf.view_deg));
-    o.insert("theta".into(), json!(inf.axis_angle));
-    o.insert("betas".into(), json!(inf.regressed.betas));
-    o.insert("cam".into(), json!(inf.regressed.cam));
+    o.insert("view_deg".into(), json!(net.view_deg));
+    o.insert("theta".into(), json!(pose.axis_angle));
+    o.insert("betas".into(), json!(pose.betas));
+    o.insert("cam".into(), json!(pose.cam));
     o.insert("camera".into(), json!(body.camera.name()));
-    o.insert("cam_t".into(), json!(body.translation));
+    o.insert("cam_t".into(), json!(pose.translation));
     if let Some(joints) = &body.joints {
         o.insert("joints".into(), json!(joints));
     }
-    if let Some(mv) = &inf.views {
+    if let Some(mv) = &body.views {
         o.insert("ambiguity".into(), json!(mv.ambiguity.pose_rad));
         o.insert("ambiguity_betas".into(), json!(mv.ambiguity.betas_std));
         if extras.views {
@@ -63,7 +63,7 @@ pub fn inference_line(
     }
     if extras.rotmat {
         // Row-major 3×3 per joint.
-        let r: Vec<Vec<f32>> = inf
+        let r: Vec<Vec<f32>> = pose
             .rotmats
             .iter()
             .map(|m| m.transpose().as_slice().to_vec())
@@ -71,12 +71,12 @@ pub fn inference_line(
         o.insert("rotmat".into(), json!(r));
     }
     if extras.opacity {
+        let r = &net.rendered;
         o.insert(
             "opacity".into(),
-            json!({"height": opacity_shape.0, "width": opacity_shape.1,
-                   "data": inf.rendered.opacity}),
+            json!({"height": r.height, "width": r.width, "data": r.opacity}),
         );
     }
-    o.insert("ms".into(), json!(inf.times));
+    o.insert("ms".into(), json!(net.times));
     Value::Object(o)
 }

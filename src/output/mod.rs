@@ -3,95 +3,15 @@
 
 pub mod framing;
 pub mod json;
+pub mod outcome;
+pub mod overlay;
 pub mod packet;
+
+pub use outcome::Outcome;
+pub use overlay::OverlaySink;
 
 use std::io::Write;
 use std::net::{ToSocketAddrs, UdpSocket};
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use crate::body::camera::CameraModel;
-use crate::body::BodyResult;
-use crate::crop::PersonBox;
-use crate::engine::Inference;
-use packet::{flags, Packet};
-
-/// One processed frame, as every sink sees it.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    /// Capture index of the frame: gaps in it are frames dropped on the way.
-    pub sequence: u32,
-    pub origin: String,
-    /// The captured frame (shared, not copied), for the overlay.
-    pub frame: Arc<image::RgbImage>,
-    pub frame_size: (u32, u32),
-    pub person_box: PersonBox,
-    pub default_box: bool,
-    pub inference: Inference,
-    /// Camera translation and (with a body model) joints.
-    pub body: BodyResult,
-    pub captured_at: SystemTime,
-    /// Capture → hand-over to the sinks, microseconds.
-    pub latency_us: u32,
-    pub random_weights: bool,
-}
-
-impl Outcome {
-    pub fn packet(&self) -> Packet {
-        let mut f = 0;
-        if self.random_weights {
-            f |= flags::RANDOM_WEIGHTS;
-        }
-        if self.default_box {
-            f |= flags::DEFAULT_BOX;
-        }
-        let b = &self.person_box;
-        let inf = &self.inference;
-        let mut theta = [[0f32; 3]; packet::JOINTS];
-        for (t, aa) in theta.iter_mut().zip(&inf.axis_angle) {
-            *t = *aa;
-        }
-        let mut betas = [0f32; packet::BETAS];
-        for (d, s) in betas.iter_mut().zip(&inf.regressed.betas) {
-            *d = *s;
-        }
-        // The crop's weak perspective, or the translation in the real camera.
-        let cam = match self.body.camera {
-            CameraModel::FullFrame(_) => {
-                f |= flags::CAM_FULL_FRAME;
-                self.body.translation.map(|t| t as f32)
-            }
-            CameraModel::SpinCrop { .. } => inf.regressed.cam,
-        };
-        let mut joints = [[0f32; 3]; packet::JOINTS];
-        if let Some(js) = &self.body.joints {
-            f |= flags::JOINTS;
-            for (d, s) in joints.iter_mut().zip(js) {
-                *d = *s;
-            }
-        }
-        let mut ambiguity = 0.0;
-        if let Some(mv) = &inf.views {
-            f |= flags::AMBIGUITY;
-            ambiguity = mv.ambiguity.pose_rad;
-        }
-        Packet {
-            flags: f,
-            sequence: self.sequence,
-            capture_us: self
-                .captured_at
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_micros() as u64),
-            latency_us: self.latency_us,
-            person_box: [b.x as f32, b.y as f32, b.w as f32, b.h as f32],
-            theta,
-            betas,
-            cam,
-            joints,
-            ambiguity,
-        }
-    }
-}
 
 /// A destination for outcomes.
 pub trait Sink: Send {
@@ -198,22 +118,11 @@ pub struct JsonlSink {
     out: Box<dyn Write + Send>,
     name: String,
     extras: json::Extras,
-    opacity_shape: (usize, usize),
 }
 
 impl JsonlSink {
-    pub fn new(
-        out: Box<dyn Write + Send>,
-        name: String,
-        extras: json::Extras,
-        opacity_shape: (usize, usize),
-    ) -> JsonlSink {
-        JsonlSink {
-            out,
-            name,
-            extras,
-            opacity_shape,
-        }
+    pub fn new(out: Box<dyn Write + Send>, name: String, extras: json::Extras) -> JsonlSink {
+        JsonlSink { out, name, extras }
     }
 }
 
@@ -222,15 +131,7 @@ impl Sink for JsonlSink {
         format!("jsonl {}", self.name)
     }
     fn send(&mut self, o: &Outcome) -> std::io::Result<()> {
-        let mut v = json::inference_line(
-            &o.origin,
-            o.frame_size,
-            &o.person_box,
-            &o.inference,
-            &o.body,
-            self.opacity_shape,
-            self.extras,
-        );
+        let mut v = json::inference_line(o, self.extras);
         if let Some(map) = v.as_object_mut() {
             let p = o.packet();
             map.insert("sequence".into(), p.sequence.into());

@@ -2,14 +2,15 @@
 //! body model is loaded) and a caption, drawn onto the captured frame.
 //!
 //! The scene is plain data borrowed from the caller, so this module knows nothing of the
-//! pipeline; `sink` sends the finished picture to PNG files or a Linux framebuffer.
+//! pipeline or its results; `display` shows the finished picture in PNG files or on a
+//! Linux framebuffer. The output sink that turns each outcome into a scene is
+//! `output::overlay`.
 //! Shapes and text go through embedded-graphics (`draw_shapes` takes any `DrawTarget`);
 //! only the translucent opacity map is blended directly on the image, since
 //! embedded-graphics has no alpha.
 
 pub mod canvas;
-pub mod output;
-pub mod sink;
+pub mod display;
 
 #[cfg(test)]
 mod tests;
@@ -26,8 +27,7 @@ use image::RgbImage;
 
 use crate::crop::PersonBox;
 pub use canvas::Canvas;
-pub use output::OverlaySink;
-pub use sink::{Display, FbGeometry, Framebuffer, PngDir};
+pub use display::{Display, FbGeometry, Framebuffer, PngDir};
 
 /// SMPL's 24-joint kinematic tree: the parent of each joint, -1 for the pelvis (root).
 pub const SMPL_PARENTS: [i32; 24] = [

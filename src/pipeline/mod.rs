@@ -1,25 +1,28 @@
-//! The live pipeline: capture → inference → output, each on its own thread, joined by
-//! bounded queues. A live source is never made to wait: when inference (or a slow
+//! The live pipeline: capture loop (`capture`) → per-frame processor (`process`) →
+//! output loop (`output`), each on its own thread, joined by bounded queues
+//! (`crate::queue`). A live source is never made to wait: when inference (or a slow
 //! serial line) falls behind, the oldest queued item is dropped and counted, never the
 //! newest. Files are read at the pace of inference and lose nothing.
 
-pub mod queue;
+pub mod capture;
+pub mod output;
+pub mod process;
 pub mod stats;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::body::camera::CameraSetting;
 use crate::body::smooth::OneEuroParams;
 use crate::body::smpl::BodyModel;
-use crate::body::BodyStage;
-use crate::capture::{Frame, FrameSource};
-use crate::crop::track::Tracker;
+use crate::capture::FrameSource;
 use crate::crop::PersonBox;
 use crate::engine::Engine;
 use crate::output::{Outcome, Sink};
-use queue::{CloseOnDrop, LatestQueue};
+use crate::queue::LatestQueue;
+use capture::Captured;
+use process::FrameProcessor;
 use stats::LatencyStats;
 
 #[derive(Debug, Clone)]
@@ -111,22 +114,12 @@ impl Summary {
     }
 }
 
-/// Backoff between reconnect attempts: doubles from 100 ms up to 5 s.
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(100u64.saturating_mul(1 << attempt.min(6)).min(5_000))
-}
-
-struct Captured {
-    index: u64,
-    frame: Frame,
-}
-
 /// Run until the source ends, `frames` are captured, or `stop` is raised (Ctrl-C);
 /// then drain the queues, flush every sink and return the summary.
 pub fn run(
-    mut source: Box<dyn FrameSource>,
+    source: Box<dyn FrameSource>,
     engine: Arc<Engine>,
-    mut sinks: Vec<Box<dyn Sink>>,
+    sinks: Vec<Box<dyn Sink>>,
     opts: RunOptions,
     stop: Arc<AtomicBool>,
 ) -> Summary {
@@ -134,166 +127,43 @@ pub fn run(
     let counters = Arc::new(Counters::default());
     let frames_q: Arc<LatestQueue<Captured>> = Arc::new(LatestQueue::new(opts.queue));
     let out_q: Arc<LatestQueue<Outcome>> = Arc::new(LatestQueue::new(opts.queue.max(4)));
-    let latency = Arc::new(Mutex::new(LatencyStats::default()));
     // Files can wait for a slow output; a camera cannot.
     let live = source.is_live();
 
-    // Capture thread: the camera's pace.
     let capture = {
         let (q, c, stop) = (frames_q.clone(), counters.clone(), stop.clone());
         let limit = opts.frames;
         std::thread::Builder::new()
             .name("capture".into())
-            .spawn(move || {
-                let _close = CloseOnDrop(q.clone());
-                let live = source.is_live();
-                let mut index = 0u64;
-                let mut attempt = 0u32;
-                while !stop.load(Ordering::Relaxed) && limit.is_none_or(|n| index < n) {
-                    match source.next_frame() {
-                        Ok(Some(frame)) => {
-                            attempt = 0;
-                            c.captured.fetch_add(1, Ordering::Relaxed);
-                            let item = Captured { index, frame };
-                            index += 1;
-                            if live {
-                                q.push(item);
-                            } else if q.push_wait(item).is_err() {
-                                break;
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(e) if e.is_fatal() => {
-                            tracing::error!("{e}; stopping");
-                            c.fatal.store(true, Ordering::Relaxed);
-                            break;
-                        }
-                        Err(e) if e.is_disconnect() => {
-                            let wait = backoff(attempt);
-                            tracing::warn!("{e}; reconnecting in {:.1} s", wait.as_secs_f64());
-                            std::thread::sleep(wait);
-                            attempt += 1;
-                            match source.reconnect() {
-                                Ok(()) => {
-                                    c.reconnects.fetch_add(1, Ordering::Relaxed);
-                                    tracing::warn!("reconnected: {}", source.describe());
-                                }
-                                Err(e) if e.is_fatal() => {
-                                    tracing::error!("{e}; stopping");
-                                    c.fatal.store(true, Ordering::Relaxed);
-                                    break;
-                                }
-                                Err(e) => tracing::debug!("reconnect failed: {e}"),
-                            }
-                        }
-                        Err(e) => {
-                            c.bad_frames.fetch_add(1, Ordering::Relaxed);
-                            tracing::warn!("skipping a frame: {e}");
-                        }
-                    }
-                }
-            })
+            .spawn(move || capture::capture_loop(source, q, &c, &stop, limit))
             .expect("spawn capture thread")
     };
-
-    // Output thread: sinks may be slow (a serial line); they never hold up inference.
     let output = {
         let (q, c) = (out_q.clone(), counters.clone());
         std::thread::Builder::new()
             .name("output".into())
-            .spawn(move || {
-                let mut warned = vec![false; sinks.len()];
-                while let Some(o) = q.pop_until_closed() {
-                    let mut ok = true;
-                    for (sink, warned) in sinks.iter_mut().zip(warned.iter_mut()) {
-                        if let Err(e) = sink.send(&o) {
-                            ok = false;
-                            c.send_errors.fetch_add(1, Ordering::Relaxed);
-                            if !*warned {
-                                tracing::warn!(
-                                    "{}: {e} (further errors counted, not logged)",
-                                    sink.name()
-                                );
-                                *warned = true;
-                            }
-                        }
-                    }
-                    if ok {
-                        c.sent.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                for sink in sinks.iter_mut() {
-                    if let Err(e) = sink.flush() {
-                        tracing::warn!("{}: flush failed: {e}", sink.name());
-                    }
-                }
-            })
+            .spawn(move || output::output_loop(sinks, &q, &c))
             .expect("spawn output thread")
     };
 
-    // Inference on this thread.
-    let random = engine.bundle.manifest.is_random();
-    let mut tracker = Tracker::new(engine.bundle.mean.cam[0] as f64);
-    let mut body = BodyStage::new(
-        opts.body_model.clone(),
-        opts.camera,
-        engine.bundle.manifest.input.size,
-    )
-    .with_smoothing(opts.smooth);
+    // The frames on this thread.
+    let mut processor = FrameProcessor::new(&engine, &opts, started);
+    let mut latency = LatencyStats::default();
     let mut last_stats = Instant::now();
-    while let Some(Captured { index, frame }) = frames_q.pop_until_closed() {
-        let (w, h) = frame.image.dimensions();
-        let (bx, default_box) = match opts.person_box {
-            Some(b) => (b, false),
-            None if opts.track => {
-                let (b, tracked) = tracker.next_box(w, h);
-                (b, !tracked)
-            }
-            None => (PersonBox::centre_square(w, h), true),
-        };
-        let result = bx
-            .check_inside(w, h)
-            .map_err(|e| e.to_string())
-            .and_then(|()| {
-                let mut inference = engine
-                    .infer_views(&frame.image, &bx, &opts.views)
-                    .map_err(|e| e.to_string())?;
-                let t = frame.captured.saturating_duration_since(started);
-                let body = body
-                    .apply_at(&mut inference, &bx, (w, h), Some(t.as_secs_f64()))
-                    .map_err(|e| e.to_string())?;
-                Ok((inference, body))
-            });
-        match result {
-            Ok((inference, body)) => {
+    while let Some(captured) = frames_q.pop_until_closed() {
+        let origin = captured.frame.origin.clone();
+        let captured_at = captured.frame.captured;
+        match processor.process(&engine, captured) {
+            Ok(mut outcome) => {
                 counters.processed.fetch_add(1, Ordering::Relaxed);
-                if opts.track {
-                    let a = &inference.rendered.opacity;
-                    let mean_opacity = a.iter().sum::<f32>() / a.len().max(1) as f32;
-                    tracker.update(&bx, inference.regressed.cam, mean_opacity, w, h);
+                let latency_ms = captured_at.elapsed().as_secs_f64() * 1e3;
+                let times = &outcome.network.times;
+                latency.record("queue", latency_ms - times.total);
+                for (stage, ms) in times.named() {
+                    latency.record(stage, ms);
                 }
-                let latency_ms = frame.captured.elapsed().as_secs_f64() * 1e3;
-                {
-                    let mut l = latency.lock().unwrap_or_else(|p| p.into_inner());
-                    l.record("queue", latency_ms - inference.times.total);
-                    for (stage, ms) in inference.times.named() {
-                        l.record(stage, ms);
-                    }
-                    l.record("capture→out", latency_ms);
-                }
-                let outcome = Outcome {
-                    sequence: index as u32,
-                    origin: frame.origin,
-                    frame: Arc::new(frame.image),
-                    frame_size: (w, h),
-                    person_box: bx,
-                    default_box,
-                    inference,
-                    body,
-                    captured_at: frame.captured_at,
-                    latency_us: (latency_ms * 1e3) as u32,
-                    random_weights: random,
-                };
+                latency.record("capture→out", latency_ms);
+                outcome.latency_us = Some((latency_ms * 1e3) as u32);
                 if live {
                     out_q.push(outcome);
                 } else {
@@ -302,10 +172,8 @@ pub fn run(
                 }
             }
             Err(e) => {
-                tracker.lose();
-                body.reset();
                 counters.failed.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!("{}: {e}", frame.origin);
+                tracing::warn!("{origin}: {e}");
             }
         }
         if !opts.stats_every.is_zero() && last_stats.elapsed() >= opts.stats_every {
@@ -324,7 +192,6 @@ pub fn run(
     let _ = capture.join();
     let _ = output.join();
     let c = &counters;
-    let latency = latency.lock().unwrap_or_else(|p| p.into_inner()).clone();
     Summary {
         captured: c.captured.load(Ordering::Relaxed),
         bad_frames: c.bad_frames.load(Ordering::Relaxed),
@@ -344,6 +211,7 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capture::Frame;
 
     /// A camera that refuses to open: the run must stop, not retry forever.
     struct Denied;
@@ -384,12 +252,5 @@ mod tests {
         assert!(summary.source_failed);
         assert_eq!(summary.captured, 0);
         assert!(started.elapsed() < Duration::from_secs(5), "it retried");
-    }
-
-    #[test]
-    fn backoff_doubles_and_caps() {
-        assert_eq!(backoff(0), Duration::from_millis(100));
-        assert_eq!(backoff(1), Duration::from_millis(200));
-        assert_eq!(backoff(20), Duration::from_secs(5));
     }
 }

@@ -1,96 +1,28 @@
-//! The whole network for one frame: crop → encoder → field + rendering → head → rotations.
-//! Each stage is also callable alone (the parity tests feed each one the reference's
+//! The whole network for one frame: crop → encoder → field + rendering → head, and nothing
+//! after it (what its numbers mean as a body is `body`). Each stage is also callable alone (the parity tests feed each one the reference's
 //! input, so a mismatch points at one stage).
 
+pub mod output;
+
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use image::RgbImage;
-use nalgebra::Matrix3;
 
-use crate::body::consistency::{self, Ambiguity, ViewEstimate};
-use crate::body::rotation;
 use crate::crop::{self, PersonBox};
-use crate::field::{ms, CpuRenderer, Rendered};
+pub use crate::field::FieldDevice;
+use crate::field::{self, ms, CpuRenderer, FieldRenderer, Rendered};
 use crate::model::{tensor, Bundle, ModelError};
-
-/// Milliseconds per stage of one inference.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
-pub struct StageTimes {
-    pub preprocess: f64,
-    pub encoder: f64,
-    pub field: f64,
-    pub render: f64,
-    pub head: f64,
-    pub total: f64,
-}
-
-impl StageTimes {
-    /// Each stage with its name, and the whole inference as "inference", for stats.
-    pub fn named(&self) -> [(&'static str, f64); 6] {
-        [
-            ("preprocess", self.preprocess),
-            ("encoder", self.encoder),
-            ("field", self.field),
-            ("render", self.render),
-            ("head", self.head),
-            ("inference", self.total),
-        ]
-    }
-}
-
-/// The regressor's raw output.
-#[derive(Debug, Clone)]
-pub struct Regressed {
-    pub pose6d: Vec<f32>,
-    pub betas: Vec<f32>,
-    /// Weak-perspective camera (s, tx, ty) of the crop.
-    pub cam: [f32; 3],
-}
-
-/// SMPL parameters and every intermediate worth keeping.
-#[derive(Debug, Clone)]
-pub struct Inference {
-    pub view_deg: f64,
-    pub z: Vec<f32>,
-    pub rendered: Rendered,
-    pub regressed: Regressed,
-    /// θ as one rotation matrix per joint.
-    pub rotmats: Vec<Matrix3<f32>>,
-    /// θ as axis-angle per joint, angle in [0, π].
-    pub axis_angle: Vec<[f32; 3]>,
-    /// With more than one view (`--views`): every view's answer and their spread.
-    pub views: Option<MultiView>,
-    pub times: StageTimes,
-}
-
-/// The same frame seen from several yaws (`Engine::infer_views`).
-#[derive(Debug, Clone)]
-pub struct MultiView {
-    /// One per view, the frame's own view first.
-    pub estimates: Vec<ViewEstimate>,
-    /// Per view, its mean geodesic distance to the consensus over joints, radians.
-    pub deviation_rad: Vec<f32>,
-    pub ambiguity: Ambiguity,
-}
-
-/// Where the feature field is rendered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum FieldDevice {
-    /// CUDA when this build has it and a GPU with its driver is there, else the CPU
-    #[default]
-    Auto,
-    /// Always the CPU (tract)
-    Cpu,
-    /// CUDA or fail (builds with the `cuda` feature)
-    Cuda,
-}
+pub use output::{NetworkOutput, Regressed, StageTimes, ViewRegressed};
 
 pub struct Engine {
     pub bundle: Bundle,
-    renderer: CpuRenderer,
-    #[cfg(feature = "cuda")]
-    cuda: Option<crate::field::cuda::CudaRenderer>,
+    /// The CPU renderer, kept whichever device renders the frames (per-view costs, the
+    /// unsplit reference path).
+    cpu: Arc<CpuRenderer>,
+    /// What renders the frames: `cpu` or CUDA (`field::open`).
+    renderer: Arc<dyn FieldRenderer>,
 }
 
 /// Let tract's matrix kernels use `threads` threads (process-wide; call once, early).
@@ -121,52 +53,29 @@ impl Engine {
     pub fn load_on(dir: &Path, device: FieldDevice) -> Result<Engine, ModelError> {
         let bundle = Bundle::load(dir)?;
         let m = &bundle.manifest;
-        let renderer = CpuRenderer::new(
+        let cpu = Arc::new(CpuRenderer::new(
             m.field.clone(),
             m.encoder.latent_dim,
             &bundle.field_model,
             &bundle.field.path,
+        )?);
+        let renderer = field::open(
+            device,
+            &cpu,
+            &m.field,
+            m.encoder.latent_dim,
+            &bundle.field.path,
         )?;
-        let unavailable = |msg: String| ModelError::FieldDevice { msg };
-        #[cfg(feature = "cuda")]
-        let cuda = match device {
-            FieldDevice::Cpu => None,
-            FieldDevice::Auto | FieldDevice::Cuda => {
-                use crate::field::cuda::CudaRenderer;
-                match CudaRenderer::new(&m.field, m.encoder.latent_dim, &bundle.field.path) {
-                    Ok(r) => {
-                        tracing::info!("field renders on CUDA: {}", r.device);
-                        Some(r)
-                    }
-                    Err(why) if device == FieldDevice::Auto => {
-                        tracing::warn!("field renders on the CPU: {why}");
-                        None
-                    }
-                    Err(why) => return Err(unavailable(why)),
-                }
-            }
-        };
-        #[cfg(not(feature = "cuda"))]
-        if device == FieldDevice::Cuda {
-            return Err(unavailable(
-                "this build has no CUDA support (cargo feature cuda)".into(),
-            ));
-        }
         Ok(Engine {
             bundle,
+            cpu,
             renderer,
-            #[cfg(feature = "cuda")]
-            cuda,
         })
     }
 
     /// Where the field renders, for reports: "cpu" or "cuda: <device>".
     pub fn field_device(&self) -> String {
-        #[cfg(feature = "cuda")]
-        if let Some(c) = &self.cuda {
-            return format!("cuda: {}", c.device);
-        }
-        "cpu".into()
+        self.renderer.device()
     }
 
     /// Crop, resize and normalise: the encoder's input (3 × S × S).
@@ -189,10 +98,6 @@ impl Engine {
         z: &[f32],
         view_deg: f64,
     ) -> Result<(Rendered, crate::field::FieldTimes), ModelError> {
-        #[cfg(feature = "cuda")]
-        if let Some(c) = &self.cuda {
-            return c.render(z, view_deg);
-        }
         self.renderer.render(z, view_deg)
     }
 
@@ -221,7 +126,7 @@ impl Engine {
     /// The CPU field renderer (per-view caches, the unsplit reference path), whichever
     /// device renders the frames.
     pub fn renderer(&self) -> &CpuRenderer {
-        &self.renderer
+        &self.cpu
     }
 
     /// Head: F, A and z → pose (6D per joint), β, camera, from the mean parameters.
@@ -255,19 +160,19 @@ impl Engine {
         rgb: &RgbImage,
         bx: &PersonBox,
         view_deg: f64,
-    ) -> Result<Inference, ModelError> {
+    ) -> Result<NetworkOutput, ModelError> {
         self.infer_views(rgb, bx, &[view_deg])
     }
 
     /// The whole network, the field rendered from every yaw of `views_deg` (the first
-    /// is the frame's answer; with more than one, `Inference::views` holds every view's
-    /// answer and their spread). The stage times cover all views.
+    /// is the frame's answer; with more than one, `NetworkOutput::views` holds every
+    /// view's answer, for the body stage's consensus). The stage times cover all views.
     pub fn infer_views(
         &self,
         rgb: &RgbImage,
         bx: &PersonBox,
         views_deg: &[f64],
-    ) -> Result<Inference, ModelError> {
+    ) -> Result<NetworkOutput, ModelError> {
         let Some(&view_deg) = views_deg.first() else {
             return Err(ModelError::Input("no viewing direction given".into()));
         };
@@ -278,42 +183,27 @@ impl Engine {
         let t2 = Instant::now();
         let (mut rendered, field_times) = self.render_views(&z, views_deg)?;
         let t3 = Instant::now();
-        let mut estimates = Vec::with_capacity(views_deg.len());
-        let mut main = None;
-        for (i, (r, &v)) in rendered.iter().zip(views_deg).enumerate() {
-            let regressed = self.regress(r, &z)?;
-            let (rotmats, axis_angle) = joint_rotations(&regressed.pose6d);
-            if views_deg.len() > 1 {
-                estimates.push(ViewEstimate {
-                    view_deg: v,
-                    rotmats: rotmats.clone(),
-                    betas: regressed.betas.clone(),
-                    cam: regressed.cam,
-                });
-            }
-            if i == 0 {
-                main = Some((regressed, rotmats, axis_angle));
-            }
+        let mut views = Vec::with_capacity(views_deg.len());
+        for (r, &v) in rendered.iter().zip(views_deg) {
+            views.push(ViewRegressed {
+                view_deg: v,
+                regressed: self.regress(r, &z)?,
+            });
         }
-        let Some((regressed, rotmats, axis_angle)) = main else {
+        if views.is_empty() {
             return Err(ModelError::Input("no rendering came back".into()));
+        }
+        let regressed = if views.len() > 1 {
+            views[0].regressed.clone()
+        } else {
+            views.swap_remove(0).regressed
         };
-        let views = (estimates.len() > 1).then(|| {
-            let (ambiguity, deviation_rad) = consistency::spread(&estimates);
-            MultiView {
-                estimates,
-                deviation_rad,
-                ambiguity,
-            }
-        });
         let t4 = Instant::now();
-        Ok(Inference {
+        Ok(NetworkOutput {
             view_deg,
             z,
             rendered: rendered.swap_remove(0),
             regressed,
-            rotmats,
-            axis_angle,
             views,
             times: StageTimes {
                 preprocess: ms(t1 - t0),
@@ -325,14 +215,4 @@ impl Engine {
             },
         })
     }
-}
-
-/// 6D per joint → rotation matrices and axis-angle.
-pub fn joint_rotations(pose6d: &[f32]) -> (Vec<Matrix3<f32>>, Vec<[f32; 3]>) {
-    let rotmats: Vec<Matrix3<f32>> = pose6d
-        .chunks_exact(6)
-        .map(|c| rotation::rot6d_to_rotmat(&[c[0], c[1], c[2], c[3], c[4], c[5]]))
-        .collect();
-    let aa = rotmats.iter().map(rotation::rotmat_to_axis_angle).collect();
-    (rotmats, aa)
 }

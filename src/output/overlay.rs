@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use super::{draw, Display, Scene, SMPL_PARENTS};
-use crate::output::{Outcome, Sink};
-use crate::pipeline::queue::LatestQueue;
+use super::{Outcome, Sink};
+use crate::overlay::{draw, Display, Scene, SMPL_PARENTS};
+use crate::queue::LatestQueue;
 
 /// One outcome to draw, with the rate outcomes arrived at.
 struct Job {
@@ -36,13 +36,9 @@ pub struct OverlaySink {
 }
 
 impl OverlaySink {
-    /// `opacity_shape`: height and width of the rendered opacity map. `lossless`: wait
-    /// for the display rather than skip pictures (for sources that can wait: files).
-    pub fn new(
-        display: Box<dyn Display>,
-        opacity_shape: (usize, usize),
-        lossless: bool,
-    ) -> io::Result<OverlaySink> {
+    /// `lossless`: wait for the display rather than skip pictures (for sources that can
+    /// wait: files).
+    pub fn new(display: Box<dyn Display>, lossless: bool) -> io::Result<OverlaySink> {
         let name = format!("overlay {}", display.name());
         let queue: Arc<LatestQueue<Job>> = Arc::new(LatestQueue::new(1));
         let failure = Arc::new(Mutex::new(None));
@@ -50,7 +46,7 @@ impl OverlaySink {
             let (queue, failure) = (queue.clone(), failure.clone());
             std::thread::Builder::new()
                 .name("overlay".into())
-                .spawn(move || paint(display, opacity_shape, &queue, &failure))?
+                .spawn(move || paint(display, &queue, &failure))?
         };
         Ok(OverlaySink {
             name,
@@ -67,12 +63,11 @@ impl OverlaySink {
 /// The overlay thread: draw and show until the queue is closed and empty.
 fn paint(
     mut display: Box<dyn Display>,
-    opacity_shape: (usize, usize),
     queue: &LatestQueue<Job>,
     failure: &Mutex<Option<io::Error>>,
 ) {
     while let Some(job) = queue.pop_until_closed() {
-        let picture = picture(&job.outcome, job.fps, opacity_shape);
+        let picture = picture(&job.outcome, job.fps);
         if let Err(e) = display.show(job.outcome.sequence, &picture) {
             let mut slot = failure.lock().unwrap_or_else(|p| p.into_inner());
             slot.get_or_insert(e);
@@ -80,9 +75,9 @@ fn paint(
     }
 }
 
-/// The frame of `o` with the result drawn on it; `fps` for the caption (0: unknown),
-/// `(h, w)` the opacity map's shape.
-pub fn picture(o: &Outcome, fps: f64, (h, w): (usize, usize)) -> image::RgbImage {
+/// The frame of `o` with the result drawn on it; `fps` for the caption (0: unknown).
+pub fn picture(o: &Outcome, fps: f64) -> image::RgbImage {
+    let rendered = &o.network.rendered;
     let skeleton: Option<Vec<[f32; 2]>> = o.body.joints_in_frame(&o.person_box).map(|js| {
         js.iter()
             .map(|p| p.map_or([f32::NAN; 2], |[x, y]| [x as f32, y as f32]))
@@ -93,7 +88,7 @@ pub fn picture(o: &Outcome, fps: f64, (h, w): (usize, usize)) -> image::RgbImage
         person_box: o.person_box,
         skeleton: skeleton.as_deref(),
         parents: &SMPL_PARENTS,
-        opacity: Some((&o.inference.rendered.opacity, h, w)),
+        opacity: Some((&rendered.opacity, rendered.height, rendered.width)),
         caption: &caption,
     };
     let mut picture = (*o.frame).clone();
@@ -109,17 +104,17 @@ fn caption(o: &Outcome, fps: f64) -> Vec<String> {
     } else {
         String::new()
     };
-    let first = if o.latency_us > 0 {
-        format!("#{}{rate} {:.0} ms", o.sequence, o.latency_us as f64 / 1e3)
+    let first = if let Some(latency_us) = o.latency_us {
+        format!("#{}{rate} {:.0} ms", o.sequence, latency_us as f64 / 1e3)
     } else {
         // Not a stream (`infer`): the image and the network's time.
         let name = std::path::Path::new(&o.origin)
             .file_name()
             .map_or(o.origin.clone(), |n| n.to_string_lossy().into_owned());
-        format!("{name} {:.0} ms", o.inference.times.total)
+        format!("{name} {:.0} ms", o.network.times.total)
     };
     let mut lines = vec![first];
-    if let Some(mv) = &o.inference.views {
+    if let Some(mv) = &o.body.views {
         lines.push(format!(
             "ambiguity {:.1} deg",
             mv.ambiguity.pose_rad.to_degrees()
@@ -201,8 +196,8 @@ impl Drop for OverlaySink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::body::camera::CameraModel;
-    use crate::body::BodyResult;
+    use crate::body::camera::CameraSetting;
+    use crate::body::BodyStage;
     use crate::crop::PersonBox;
     use crate::Engine;
     use std::time::Duration;
@@ -242,23 +237,14 @@ mod tests {
         let engine = Engine::load(&dir).unwrap();
         let frame = image::RgbImage::from_pixel(64, 48, image::Rgb([90, 90, 90]));
         let bx = PersonBox::centre_square(64, 48);
-        Outcome {
-            sequence: 0,
-            origin: "test".into(),
-            frame: Arc::new(frame.clone()),
-            frame_size: (64, 48),
-            person_box: bx,
-            default_box: true,
-            inference: engine.infer(&frame, &bx, 0.0).unwrap(),
-            body: BodyResult {
-                camera: CameraModel::SpinCrop { crop_side: 64.0 },
-                translation: [0.0, 0.0, 10.0],
-                joints: None,
-            },
-            captured_at: std::time::SystemTime::now(),
-            latency_us: 1000,
-            random_weights: true,
-        }
+        let network = engine.infer(&frame, &bx, 0.0).unwrap();
+        let body = BodyStage::new(None, CameraSetting::SpinCrop, 64)
+            .apply(&network, &bx, (64, 48))
+            .unwrap();
+        let frame = Arc::new(frame);
+        let mut o = Outcome::still("test".into(), frame, bx, true, network, body, true);
+        o.latency_us = Some(1000);
+        o
     }
 
     fn sink(lossless: bool, fail_at: Option<u32>) -> (OverlaySink, Arc<Mutex<Vec<u32>>>, Gate) {
@@ -269,7 +255,7 @@ mod tests {
             shown: shown.clone(),
             fail_at,
         };
-        let s = OverlaySink::new(Box::new(display), (4, 4), lossless).unwrap();
+        let s = OverlaySink::new(Box::new(display), lossless).unwrap();
         (s, shown, gate)
     }
 

@@ -289,10 +289,10 @@ mod tests {
     fn overlay_png_dir_writes_numbered_files() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("a/b");
-        let mut sink = PngDir::create(&dir).unwrap();
-        assert_eq!(sink.name(), dir.display().to_string());
-        sink.show(7, &frame()).unwrap();
-        sink.show(123456, &frame()).unwrap();
+        let mut display = PngDir::create(&dir).unwrap();
+        assert_eq!(display.name(), dir.display().to_string());
+        display.show(7, &frame()).unwrap();
+        display.show(123456, &frame()).unwrap();
         let back = image::open(dir.join("000007.png")).unwrap().to_rgb8();
         assert_eq!(back, frame());
         assert!(dir.join("123456.png").is_file());
@@ -308,9 +308,9 @@ mod tests {
         assert!(err.contains(&bad.display().to_string()), "{err}");
 
         let dir = tmp.path().join("out");
-        let mut sink = PngDir::create(&dir).unwrap();
-        fs::create_dir(sink.path(1)).unwrap(); // a folder where the file should go
-        let err = sink.show(1, &frame()).unwrap_err().to_string();
+        let mut display = PngDir::create(&dir).unwrap();
+        fs::create_dir(display.path(1)).unwrap(); // a folder where the file should go
+        let err = display.show(1, &frame()).unwrap_err().to_string();
         assert!(err.contains("000001.png"), "{err}");
     }
 

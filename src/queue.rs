@@ -170,7 +170,12 @@ mod tests {
         q.push_wait(1).unwrap();
         let q2 = q.clone();
         let t = std::thread::spawn(move || q2.push_wait(2));
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(100));
+        // Still waiting: the full queue holds the first item alone.
+        assert!(
+            !t.is_finished(),
+            "push_wait returned while the queue was full"
+        );
         assert_eq!(q.pop(Duration::ZERO), Some(1));
         t.join().unwrap().unwrap();
         assert_eq!(q.pop(Duration::from_secs(5)), Some(2));
@@ -183,9 +188,15 @@ mod tests {
     fn consumer_wakes_on_push() {
         let q = Arc::new(LatestQueue::new(1));
         let q2 = q.clone();
-        let t = std::thread::spawn(move || q2.pop(Duration::from_secs(10)));
+        let t = std::thread::spawn(move || {
+            let waiting = std::time::Instant::now();
+            (q2.pop(Duration::from_secs(10)), waiting.elapsed())
+        });
         std::thread::sleep(Duration::from_millis(20));
         q.push(7);
-        assert_eq!(t.join().unwrap(), Some(7));
+        let (item, waited) = t.join().unwrap();
+        assert_eq!(item, Some(7));
+        // Woken by the push, not by the timeout running out.
+        assert!(waited < Duration::from_secs(5), "woke after {waited:?}");
     }
 }
