@@ -335,7 +335,12 @@ fn main() -> ExitCode {
 
 fn load_engine(dir: &std::path::Path, field_on: FieldDevice) -> Result<Engine> {
     let engine = Engine::load_on(dir, field_on).context("cannot load the model bundle")?;
-    let m = &engine.bundle.manifest;
+    note_random_weights(dir, &engine.bundle.manifest);
+    Ok(engine)
+}
+
+/// A bundle with random weights says so: its outputs are not a pose.
+fn note_random_weights(dir: &std::path::Path, m: &imphmr::model::Manifest) {
     if m.is_random() {
         eprintln!(
             "note: {} ({}) weights: {}; its outputs are not a human pose",
@@ -344,7 +349,6 @@ fn load_engine(dir: &std::path::Path, field_on: FieldDevice) -> Result<Engine> {
             m.weights
         );
     }
-    Ok(engine)
 }
 
 fn infer(args: InferArgs) -> Result<ExitCode> {
@@ -564,15 +568,7 @@ fn devices() -> Result<ExitCode> {
 
 fn inspect(dir: &std::path::Path) -> Result<()> {
     let report = imphmr::inspect::inspect(dir).context("cannot load the model bundle")?;
-    let m = &report.manifest;
-    if m.is_random() {
-        eprintln!(
-            "note: {} ({}) weights: {}; its outputs are not a human pose",
-            dir.display(),
-            m.name,
-            m.weights
-        );
-    }
+    note_random_weights(dir, &report.manifest);
     print!("{report}");
     Ok(())
 }

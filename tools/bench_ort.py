@@ -3,7 +3,7 @@
 
 docs/PERFORMANCE.md compares tract (the Rust engine) with onnxruntime on the same machine,
 in the same session, on the same bundle. This script is the onnxruntime side: it runs the
-pipeline of `imphmr bench` stage for stage (src/engine.rs) and prints the same table, so
+pipeline of `imphmr bench` stage for stage (src/engine/mod.rs) and prints the same table, so
 the two outputs can be pasted side by side.
 
   preprocess  centre square crop, bilinear resize, normalise (numpy, as geometry.py)
@@ -159,7 +159,7 @@ def load_image(path: Path) -> np.ndarray:
 
 
 class Peer:
-    """The network of a bundle under onnxruntime, run the way src/engine.rs runs it."""
+    """The network of a bundle under onnxruntime, run the way src/engine/mod.rs runs it."""
 
     def __init__(self, model: Path, threads: int):
         if not existing(model).is_dir():
