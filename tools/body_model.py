@@ -34,27 +34,34 @@ def rodrigues(aa: np.ndarray) -> np.ndarray:
 
 
 def axis_angle(r: np.ndarray) -> np.ndarray:
-    """Rotation matrices [..., 3, 3] → axis-angle [..., 3] (angle in [0, π])."""
+    """Rotation matrices [..., 3, 3] → axis-angle [..., 3], angle in [0, π]: the engine's
+    convention (src/body/rotation.rs, tools/imphmr_ref/geometry.py): a unit quaternion by
+    Shepperd's method (stable near π), w ≥ 0, then 2·atan2(|v|, w)·v/|v|."""
     r = np.asarray(r, dtype=np.float64)
-    cos = np.clip((np.trace(r, axis1=-2, axis2=-1) - 1) / 2, -1, 1)
-    angle = np.arccos(cos)
-    v = np.stack([r[..., 2, 1] - r[..., 1, 2], r[..., 0, 2] - r[..., 2, 0], r[..., 1, 0] - r[..., 0, 1]], -1)
-    sin = np.sin(angle)
-    out = np.where(sin[..., None] > 1e-6, v / (2 * np.maximum(sin, 1e-12))[..., None] * angle[..., None], v / 2)
-    # Near π the antisymmetric part vanishes: take the axis from R + I.
-    near_pi = angle > np.pi - 1e-3
-    if np.any(near_pi):
-        for idx in zip(*np.nonzero(near_pi)) if near_pi.ndim else [()]:
-            m = r[idx]
-            b = m + np.eye(3)
-            col = b[:, np.argmax(np.linalg.norm(b, axis=0))]
-            axis = col / np.linalg.norm(col)
-            # Pick the sign that agrees with the small antisymmetric part, if any.
-            vv = v[idx]
-            if axis @ vv < 0:
-                axis = -axis
-            out[idx] = axis * angle[idx]
-    return out
+    flat = r.reshape(-1, 3, 3)
+    out = np.zeros((len(flat), 3))
+    for n, m in enumerate(flat):
+        tr = np.trace(m)
+        k = int(np.argmax([tr, m[0, 0], m[1, 1], m[2, 2]]))
+        if k == 0:
+            s = np.sqrt(1.0 + tr) * 2
+            q = [0.25 * s, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s]
+        elif k == 1:
+            s = np.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2]) * 2
+            q = [(m[2, 1] - m[1, 2]) / s, 0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s]
+        elif k == 2:
+            s = np.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2]) * 2
+            q = [(m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s]
+        else:
+            s = np.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1]) * 2
+            q = [(m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s]
+        w, v = q[0], np.array(q[1:])
+        if w < 0:
+            w, v = -w, -v
+        nv = np.linalg.norm(v)
+        if nv > 1e-12:
+            out[n] = 2.0 * np.arctan2(nv, w) * v / nv
+    return out.reshape(r.shape[:-1])
 
 
 @dataclass
