@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::Counters;
+use super::counters::Counters;
 use crate::capture::{Frame, FrameSource};
 use crate::queue::{CloseOnDrop, LatestQueue};
 use std::sync::Arc;

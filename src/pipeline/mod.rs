@@ -5,19 +5,17 @@
 //! newest. Files are read at the pace of inference and lose nothing.
 
 pub mod capture;
+pub mod counters;
+pub mod options;
 pub mod output;
 pub mod process;
 pub mod stats;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use crate::body::camera::CameraSetting;
-use crate::body::smooth::OneEuroParams;
-use crate::body::smpl::BodyModel;
 use crate::capture::FrameSource;
-use crate::crop::PersonBox;
 use crate::engine::Engine;
 use crate::output::{Outcome, Sink};
 use crate::queue::LatestQueue;
@@ -25,94 +23,8 @@ use capture::Captured;
 use process::FrameProcessor;
 use stats::LatencyStats;
 
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    /// Stop after this many captured frames.
-    pub frames: Option<u64>,
-    /// Frames waiting for inference (and outcomes waiting for the sinks).
-    pub queue: usize,
-    /// Yaws to render the field from, degrees: the first gives the frame's answer;
-    /// more than one adds the ambiguity score (`--views`).
-    pub views: Vec<f64>,
-    /// A fixed person box; None: the centre square of each frame.
-    pub person_box: Option<PersonBox>,
-    /// How often to log a stats line (zero: never).
-    pub stats_every: Duration,
-    /// Without a fixed box: follow the last result instead of the centre square.
-    pub track: bool,
-    /// The user's body model: joints in every packet.
-    pub body_model: Option<Arc<BodyModel>>,
-    /// What is known about the camera (for the translation and the joints).
-    pub camera: CameraSetting,
-    /// Temporal smoothing of θ, β and the translation (`--smooth`).
-    pub smooth: Option<OneEuroParams>,
-}
-
-/// Frame counters, readable while the pipeline runs.
-#[derive(Debug, Default)]
-pub struct Counters {
-    pub captured: AtomicU64,
-    /// Frames the source could not deliver (undecodable), skipped.
-    pub bad_frames: AtomicU64,
-    pub processed: AtomicU64,
-    /// Frames whose inference failed (e.g. the box does not fit the frame).
-    pub failed: AtomicU64,
-    pub sent: AtomicU64,
-    pub send_errors: AtomicU64,
-    pub reconnects: AtomicU64,
-    /// The source failed for good (e.g. no permission on the camera): the run stopped.
-    pub fatal: AtomicBool,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Summary {
-    pub captured: u64,
-    pub bad_frames: u64,
-    pub processed: u64,
-    pub failed: u64,
-    /// Dropped before inference (oldest first) because inference was behind.
-    pub dropped_before_inference: u64,
-    /// Dropped before the sinks because output was behind.
-    pub dropped_before_output: u64,
-    pub sent: u64,
-    pub send_errors: u64,
-    pub reconnects: u64,
-    /// The source failed for good and the run stopped early (the error was logged).
-    pub source_failed: bool,
-    pub seconds: f64,
-    #[serde(skip)]
-    pub latency: LatencyStats,
-}
-
-impl Summary {
-    pub fn dropped(&self) -> u64 {
-        self.dropped_before_inference + self.dropped_before_output
-    }
-
-    pub fn report(&self) -> String {
-        let fps = self.processed as f64 / self.seconds.max(1e-9);
-        format!(
-            "frames: captured {}, processed {} ({fps:.1}/s), dropped {} (before inference {}, before output {}), \
-             failed {}, unreadable {}, sent {} (send errors {}), reconnects {}, in {:.1} s\n{}",
-            self.captured,
-            self.processed,
-            self.dropped(),
-            self.dropped_before_inference,
-            self.dropped_before_output,
-            self.failed,
-            self.bad_frames,
-            self.sent,
-            self.send_errors,
-            self.reconnects,
-            self.seconds,
-            self.latency.table()
-        ) + if self.source_failed {
-            "stopped early: the source failed for good (the error is logged above)\n"
-        } else {
-            ""
-        }
-    }
-}
+pub use counters::{Counters, Summary};
+pub use options::RunOptions;
 
 /// Run until the source ends, `frames` are captured, or `stop` is raised (Ctrl-C);
 /// then drain the queues, flush every sink and return the summary.
@@ -211,7 +123,9 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::body::camera::CameraSetting;
     use crate::capture::Frame;
+    use std::time::Duration;
 
     /// A camera that refuses to open: the run must stop, not retry forever.
     struct Denied;

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::Counters;
+use super::counters::Counters;
 use crate::output::{Outcome, Sink};
 use crate::queue::LatestQueue;
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::capture::Captured;
-use super::RunOptions;
+use super::options::RunOptions;
 use crate::body::{BodyResult, BodyStage};
 use crate::crop::track::Tracker;
 use crate::crop::PersonBox;
