@@ -19,8 +19,9 @@ use imphmr::capture::{FrameSource, SourceOptions};
 use imphmr::crop::PersonBox;
 use imphmr::engine::FieldDevice;
 use imphmr::output::json::{self, Extras};
-use imphmr::output::{JsonlSink, Outcome, OverlaySink, SerialSink, Sink, UdpSink};
+use imphmr::output::{JsonlSink, OverlaySink, SerialSink, Sink, UdpSink};
 use imphmr::overlay::{Framebuffer, PngDir};
+use imphmr::pipeline::process::{self, FrameError};
 use imphmr::pipeline::{self, RunOptions};
 use imphmr::{capture, Engine};
 
@@ -371,22 +372,19 @@ fn infer(args: InferArgs) -> Result<ExitCode> {
         let shown = path.display().to_string();
         let line = (|| -> Result<serde_json::Value> {
             let rgb = capture::load_image(path)?;
-            let (w, h) = rgb.dimensions();
-            let bx = args
-                .person_box
-                .unwrap_or_else(|| PersonBox::centre_square(w, h));
-            bx.check_inside(w, h).with_context(|| shown.clone())?;
-            let network = engine.infer_views(&rgb, &bx, &views)?;
-            let posed = body.apply(&network, &bx, (w, h))?;
-            let outcome = Outcome::still(
+            let outcome = process::still(
+                &engine,
+                &mut body,
+                rgb,
                 shown.clone(),
-                Arc::new(rgb),
-                bx,
-                args.person_box.is_none(),
-                network,
-                posed,
-                engine.bundle.manifest.is_random(),
-            );
+                args.person_box,
+                &views,
+            )
+            .map_err(|e| match e {
+                // Which image's box: the others' errors name their file already.
+                FrameError::Box(e) => anyhow::Error::new(e).context(shown.clone()),
+                e => e.into(),
+            })?;
             let line = json::inference_line(&outcome, extras);
             if let Some(dir) = &args.overlay_dir {
                 let stem = path.file_stem().unwrap_or_default().to_string_lossy();

@@ -1,17 +1,59 @@
 //! The per-frame processor: everything between a captured frame and its outcome, and
 //! the state a stream carries from one frame to the next (the tracked box, the body
-//! stage and its smoother), owned in one place so they are reset together.
+//! stage and its smoother), owned in one place so they are reset together. `still` does
+//! the same for one image that is not part of a stream.
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use image::RgbImage;
+
 use super::capture::Captured;
 use super::options::RunOptions;
+use crate::body::smpl::BodyError;
 use crate::body::{BodyResult, BodyStage};
 use crate::crop::track::Tracker;
-use crate::crop::PersonBox;
+use crate::crop::{BoxError, PersonBox};
 use crate::engine::{Engine, NetworkOutput};
+use crate::model::ModelError;
 use crate::output::Outcome;
+
+/// Why a frame has no outcome.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    #[error(transparent)]
+    Box(#[from] BoxError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Body(#[from] BodyError),
+}
+
+/// One still image through the network and the body stage, nothing tracked or
+/// smoothed (`imphmr infer`): the box given, or the centre square.
+pub fn still(
+    engine: &Engine,
+    body: &mut BodyStage,
+    image: RgbImage,
+    origin: String,
+    person_box: Option<PersonBox>,
+    views: &[f64],
+) -> Result<Outcome, FrameError> {
+    let (w, h) = image.dimensions();
+    let bx = person_box.unwrap_or_else(|| PersonBox::centre_square(w, h));
+    bx.check_inside(w, h)?;
+    let network = engine.infer_views(&image, &bx, views)?;
+    let posed = body.apply(&network, &bx, (w, h))?;
+    Ok(Outcome::still(
+        origin,
+        Arc::new(image),
+        bx,
+        person_box.is_none(),
+        network,
+        posed,
+        engine.bundle.manifest.is_random(),
+    ))
+}
 
 /// How the box of each frame is chosen.
 #[derive(Debug, Clone, Copy)]
@@ -60,23 +102,17 @@ impl FrameProcessor {
 
     /// The outcome of one frame (latency not yet set), or why there is none; a failed
     /// frame resets the stream's state.
-    pub fn process(&mut self, engine: &Engine, captured: Captured) -> Result<Outcome, String> {
+    pub fn process(&mut self, engine: &Engine, captured: Captured) -> Result<Outcome, FrameError> {
         let Captured { index, frame } = captured;
         let (w, h) = frame.image.dimensions();
         let (bx, default_box) = self.next_box(w, h);
         let t = frame.captured.saturating_duration_since(self.started);
-        let result = bx
-            .check_inside(w, h)
-            .map_err(|e| e.to_string())
-            .and_then(|()| {
-                engine
-                    .infer_views(&frame.image, &bx, &self.views)
-                    .map_err(|e| e.to_string())
-            })
-            .and_then(|net| {
-                let body = self.follow(&net, &bx, (w, h), t.as_secs_f64())?;
-                Ok((net, body))
-            });
+        let result: Result<(NetworkOutput, BodyResult), FrameError> = (|| {
+            bx.check_inside(w, h)?;
+            let net = engine.infer_views(&frame.image, &bx, &self.views)?;
+            let body = self.follow(&net, &bx, (w, h), t.as_secs_f64())?;
+            Ok((net, body))
+        })();
         let (network, body) = result.inspect_err(|_| self.reset())?;
         Ok(Outcome {
             sequence: index as u32,
@@ -113,11 +149,8 @@ impl FrameProcessor {
         bx: &PersonBox,
         (w, h): (u32, u32),
         t_seconds: f64,
-    ) -> Result<BodyResult, String> {
-        let body = self
-            .body
-            .apply_at(net, bx, (w, h), Some(t_seconds))
-            .map_err(|e| e.to_string())?;
+    ) -> Result<BodyResult, BodyError> {
+        let body = self.body.apply_at(net, bx, (w, h), Some(t_seconds))?;
         if let BoxChoice::Tracked = self.choice {
             let a = &net.rendered.opacity;
             let mean_opacity = a.iter().sum::<f32>() / a.len().max(1) as f32;
