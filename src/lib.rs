@@ -6,6 +6,7 @@ pub mod body;
 pub mod capture;
 pub mod crop;
 pub mod engine;
+pub mod eval;
 pub mod field;
 pub mod model;
 pub mod output;

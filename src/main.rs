@@ -81,6 +81,7 @@ enum Command {
     Bench(BenchArgs),
     /// List V4L2 cameras with their pixel formats and frame sizes
     Devices,
+    Eval(imphmr::eval::EvalArgs),
     /// Describe a bundle: manifest, each graph's inputs and outputs, parameters, MACs
     Inspect {
         /// Bundle directory (holding imphmr.toml)
@@ -325,6 +326,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(*args),
         Command::Bench(args) => bench(args, threads),
         Command::Devices => devices(),
+        Command::Eval(args) => Ok(imphmr::eval::command(&args)),
         Command::Inspect { model } => inspect(&model).map(|_| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {
