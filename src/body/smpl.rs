@@ -393,8 +393,12 @@ impl BodyModel {
             .map(|i| {
                 let w = &self.weights[i * nj..(i + 1) * nj];
                 let (mut r, mut t) = (Matrix3::zeros(), Vector3::zeros());
-                for (wj, (rj, tj)) in w.iter().zip(&skin) {
-                    let wj = lift::<T>(*wj);
+                for (&wj, (rj, tj)) in w.iter().zip(&skin) {
+                    // Most weights are zero: skipping them changes no value.
+                    if wj == 0.0 {
+                        continue;
+                    }
+                    let wj = lift::<T>(wj);
                     r += rj * wj;
                     t += tj * wj;
                 }

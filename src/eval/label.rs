@@ -57,6 +57,10 @@ pub struct Label {
     /// Training only (rotated views for the imagination loss); eval ignores it.
     #[serde(default)]
     pub views: Option<serde_json::Value>,
+    /// Every string anywhere in the label (file names among them: the silhouette, the
+    /// views' pictures): files of the folder so named are not images to evaluate.
+    #[serde(skip)]
+    pub strings: Vec<String>,
 }
 
 impl Label {
@@ -69,7 +73,9 @@ impl Label {
             Some(other) => return Err(format!("format {other:?}, expected {FORMAT:?}")),
             None => return Err(format!("no \"format\": {FORMAT:?} (not a label file)")),
         }
-        let label: Label = serde_path_to_error::deserialize(value).map_err(|e| {
+        let mut strings = vec![];
+        collect_strings(&value, &mut strings);
+        let mut label: Label = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             if path == "." {
                 e.inner().to_string()
@@ -78,6 +84,7 @@ impl Label {
             }
         })?;
         label.check()?;
+        label.strings = strings;
         Ok(label)
     }
 
@@ -109,23 +116,14 @@ impl Label {
         }
         Ok(())
     }
+}
 
-    /// Every file of the folder this label refers to besides its image: the
-    /// silhouette and any file named in `views`.
-    fn other_files(&self) -> Vec<String> {
-        fn strings(v: &serde_json::Value, out: &mut Vec<String>) {
-            match v {
-                serde_json::Value::String(s) => out.push(s.clone()),
-                serde_json::Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
-                serde_json::Value::Object(o) => o.values().for_each(|x| strings(x, out)),
-                _ => {}
-            }
-        }
-        let mut out: Vec<String> = self.silhouette.iter().cloned().collect();
-        if let Some(v) = &self.views {
-            strings(v, &mut out);
-        }
-        out
+fn collect_strings(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
+        serde_json::Value::Object(o) => o.values().for_each(|x| collect_strings(x, out)),
+        _ => {}
     }
 }
 
@@ -158,8 +156,9 @@ fn stem(p: &Path) -> String {
 }
 
 /// Find the labels (`*.json`, not starting with `_` or `.`) and the images (`.jpg`,
-/// `.jpeg`, `.png`) of `dir`. An image is labelled when a label names it or has its
-/// stem; silhouettes (named by a label, or `*_mask.png`) are not images to evaluate.
+/// `.jpeg`, `.png`) of `dir`. An image is labelled when a label has its stem; images a
+/// label names anywhere (its image, silhouette, views' pictures) or whose stem ends in
+/// `_mask` are not unlabelled images.
 /// Errors (the folder is missing, unreadable or holds no labels) are fatal.
 pub fn discover(dir: &Path) -> Result<Dataset, String> {
     let shown = dir.display();
@@ -198,8 +197,7 @@ pub fn discover(dir: &Path) -> Result<Dataset, String> {
     let label_stems: BTreeSet<String> = entries.iter().map(|e| stem(&e.label_path)).collect();
     for e in &entries {
         if let Ok(l) = &e.label {
-            covered.insert(l.image.clone());
-            covered.extend(l.other_files());
+            covered.extend(l.strings.iter().cloned());
         }
     }
     let mut by_name: BTreeMap<String, PathBuf> = BTreeMap::new();
