@@ -97,12 +97,21 @@ def main() -> None:
         cfg = Config.from_dict(tomllib.loads(args.config.read_text()))
     if args.name:
         cfg.name = args.name
-    mean = (weights.mean_params_from_npz(str(args.mean_params), cfg) if args.mean_params
-            else weights.default_mean_params(cfg))
+    # tools/train.py's checkpoints carry their mean parameters and what they were trained on.
+    trained = (torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+               if args.checkpoint else None)
+    trained = trained if isinstance(trained, dict) and "trained_on" in trained else None
+    if args.mean_params:
+        mean = weights.mean_params_from_npz(str(args.mean_params), cfg)
+    elif trained:
+        mean = trained["mean_params"]
+    else:
+        mean = weights.default_mean_params(cfg)
     model = ImpHMR(cfg, mean)
     if args.checkpoint:
         weights.load_checkpoint(model, str(args.checkpoint))
-        cfg.weights = f"checkpoint {args.checkpoint.name}"
+        cfg.weights = (f"{trained['trained_on']} ({trained['step']} steps)" if trained
+                       else f"checkpoint {args.checkpoint.name}")
     else:
         weights.init_random(model, args.seed, calibration_batch(cfg, args.seed))
         cfg.weights = f"random (seed {args.seed}): not a human pose estimator"

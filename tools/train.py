@@ -1,0 +1,455 @@
+#!/usr/bin/env python3
+"""Train ImpHMR (tools/imphmr_ref) with the paper's three losses.
+
+    .venv/bin/python tools/train.py --data data/synth --out runs/small --steps 20000
+    .venv/bin/python tools/train.py ... --resume          # continue from runs/small/last.pt
+    .venv/bin/python tools/export_bundle.py --preset small --checkpoint runs/small/last.pt --out my_bundle
+
+With φ a yaw drawn from p_cam (`--views`, uniform), hats the ground truth:
+
+  L_reg  = λ2d‖K − K̂‖² + λ3d‖J − Ĵ‖² + λpose‖R(θ) − R(θ̂)‖² + λshape‖β − β̂‖²      (φ0 = 0)
+  L_imag = E_φ[λ3d‖J_φ − Ĵ_−φ‖² + λsilh‖A_φ − Ŝ_−φ‖² + λpose‖R(θ_φ) − R(θ̂_−φ)‖² + λshape‖β_φ − β̂‖²]
+  L_cons = E_φ1,φ2[λpose‖R(θ'_φ1) − R(θ_φ2)‖² + λshape‖β_φ1 − β_φ2‖²]
+
+K: 2D keypoints projected with SPIN's crop camera (focal 5000 on the 224 crop, the
+engine's default camera), in the crop's [−1, 1] coordinates; J: 3D joints of the body
+model (models/body/anny.body by default), root-joint aligned; θ as rotation matrices; A_φ
+the opacity map the field renders at yaw φ; Ŝ_−φ, θ̂_−φ, Ĵ_−φ the truth of the body
+turned by −φ (tools/synth.py `--views`); θ'_φ1 is θ_φ1 brought to φ2's frame: its root
+R_y(φ2)·R_y(φ1)ᵀ·R (the rotation `imphmr --views` uses). Each step renders φ0 and
+`--imag-views` yaws from p_cam; L_cons pairs each of them with φ0 and with each other.
+`--no-imag` / `--no-cons` train the ablations of docs/ACCURACY.md.
+
+Data: folders written by tools/synth.py (NAME.jpg + NAME.json [+ NAME_views.png]) and
+SPIN-style .npz files (imgname, center, scale, pose, shape, S, part; `--npz-images` is the
+folder imgname is relative to). npz samples have no unseen-view labels, so only L_reg and
+L_cons apply to them; their 3D joints (S) are taken as given (24 joints, SMPL order).
+Checkpoints: OUT/last.pt every --checkpoint-every steps and at the end (model, optimiser,
+step, the mean parameters, the config); `--resume` continues. A held-out evaluation
+(MPJPE / PA-MPJPE in mm on --eval-data) runs every --eval-every steps.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from body_model import read_body, rodrigues  # noqa: E402
+from imphmr_ref import ImpHMR, PRESETS, geometry  # noqa: E402
+from imphmr_ref.config import Config  # noqa: E402
+
+SPIN_FOCAL = 5000.0
+
+
+# --------------------------------------------------------------------------- data
+
+
+def rot_y(deg: float) -> np.ndarray:
+    a = math.radians(deg)
+    c, s = math.cos(a), math.sin(a)
+    return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
+
+
+class Sample(dict):
+    """image (3,S,S) float32, rotmats (24,3,3), betas (10), kp2d (24,3: x, y, conf) in the
+    crop's [−1, 1], joints3d (24,4: x, y, z, conf) root-aligned; views: {φ: (rotmats,
+    silhouette (T,T))} when the data has them."""
+
+
+class SynthData(torch.utils.data.Dataset):
+    def __init__(self, folder: Path, cfg: Config, augment: bool):
+        self.files = sorted(p for p in Path(folder).glob("*.json"))
+        if not self.files:
+            raise SystemExit(f"{folder}: no labels (NAME.json) found; make some with tools/synth.py")
+        self.cfg, self.augment = cfg, augment
+
+    def __len__(self):
+        return len(self.files)
+
+    def __getitem__(self, i):
+        lab = json.loads(self.files[i].read_text())
+        rgb = np.asarray(Image.open(self.files[i].with_name(lab["image"])).convert("RGB"))
+        x, y, w, h = lab["box"]
+        if self.augment:  # a little box jitter, as a detector would give
+            s = w * np.random.uniform(-0.08, 0.08)
+            x, y = x + w * np.random.uniform(-0.05, 0.05) - s / 2, y + h * np.random.uniform(-0.05, 0.05) - s / 2
+            w, h = w + s, h + s
+        size = self.cfg.input.size
+        img = geometry.crop_normalise(rgb, (x, y, w, h), size, self.cfg.input.mean, self.cfg.input.std)
+        if self.augment:
+            img = img * np.float32(np.random.uniform(0.8, 1.2)) + np.float32(np.random.uniform(-0.2, 0.2))
+        kp = np.asarray(lab["joints2d"], dtype=np.float32)
+        kp = np.concatenate([(kp - [x, y]) / [w, h] * 2 - 1, np.ones((24, 1))], 1)
+        j3 = np.asarray(lab["joints3d"], dtype=np.float64)
+        j3 = np.concatenate([j3 - j3[:1], np.ones((24, 1))], 1)
+        out = {"image": torch.from_numpy(img), "rotmats": torch.from_numpy(rodrigues(np.asarray(lab["theta"]))).float(),
+               "betas": torch.tensor(lab["betas"], dtype=torch.float32),
+               "kp2d": torch.from_numpy(kp).float(), "joints3d": torch.from_numpy(j3).float(),
+               "has_views": torch.tensor(0.0)}
+        views = lab.get("views") or []
+        if views and lab.get("views_silhouette"):
+            tiles = np.asarray(Image.open(self.files[i].with_name(lab["views_silhouette"]))) > 127
+            t = tiles.shape[0]
+            out["view_deg"] = torch.tensor([v["phi_deg"] for v in views], dtype=torch.float32)
+            out["view_rotmats"] = torch.from_numpy(rodrigues(np.asarray([v["theta"] for v in views]))).float()
+            out["view_silh"] = torch.from_numpy(np.stack(
+                [tiles[:, k * t:(k + 1) * t] for k in range(len(views))])).float()
+            out["has_views"] = torch.tensor(1.0)
+        return out
+
+
+class SpinNpzData(torch.utils.data.Dataset):
+    """SPIN's dataset files: imgname, center (2), scale (box side / 200), pose (72),
+    shape (10), S (24, 4: 3D joints + confidence), part (24, 3: 2D keypoints + conf)."""
+
+    def __init__(self, npz: Path, images: Path, cfg: Config, augment: bool):
+        d = np.load(npz)
+        need = ["imgname", "center", "scale", "pose", "shape", "S", "part"]
+        missing = [k for k in need if k not in d]
+        if missing:
+            raise SystemExit(f"{npz}: missing arrays {missing} (SPIN's layout: {need})")
+        self.d = {k: d[k] for k in need}
+        n = len(self.d["imgname"])
+        bad = [k for k in need if len(self.d[k]) != n]
+        if bad or self.d["pose"].shape[1:] != (72,) or self.d["S"].shape[1:] != (24, 4) \
+                or self.d["part"].shape[1:] != (24, 3):
+            raise SystemExit(f"{npz}: array shapes do not match SPIN's layout (pose 72, S 24×4, part 24×3)")
+        self.images, self.cfg, self.augment = Path(images), cfg, augment
+
+    def __len__(self):
+        return len(self.d["imgname"])
+
+    def __getitem__(self, i):
+        path = self.images / str(self.d["imgname"][i])
+        rgb = np.asarray(Image.open(path).convert("RGB"))
+        side = float(self.d["scale"][i]) * 200
+        cx, cy = self.d["center"][i]
+        box = (cx - side / 2, cy - side / 2, side, side)
+        img = geometry.crop_normalise(rgb, box, self.cfg.input.size, self.cfg.input.mean, self.cfg.input.std)
+        part = self.d["part"][i].astype(np.float32)
+        kp = np.concatenate([(part[:, :2] - box[:2]) / side * 2 - 1, part[:, 2:]], 1)
+        s3 = self.d["S"][i].astype(np.float64)
+        j3 = np.concatenate([s3[:, :3] - s3[:1, :3], s3[:, 3:]], 1)
+        return {"image": torch.from_numpy(img),
+                "rotmats": torch.from_numpy(rodrigues(self.d["pose"][i].reshape(24, 3))).float(),
+                "betas": torch.from_numpy(self.d["shape"][i].astype(np.float32)),
+                "kp2d": torch.from_numpy(kp).float(), "joints3d": torch.from_numpy(j3).float(),
+                "has_views": torch.tensor(0.0)}
+
+
+def collate(items):
+    out = {}
+    for k in items[0]:
+        if all(k in it for it in items):
+            out[k] = torch.stack([it[k] for it in items])
+    # View labels only where every sample has them (a mixed batch trains L_imag on none).
+    if not all("view_deg" in it for it in items):
+        for k in ("view_deg", "view_rotmats", "view_silh"):
+            out.pop(k, None)
+    return out
+
+
+# --------------------------------------------------------------------- body model
+
+
+class TorchJoints(torch.nn.Module):
+    """The body model's joints (no vertices needed for the losses): rest joints linear in
+    β, then the kinematic chain; model frame, then root-aligned."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        b = read_body(path)
+        reg = b.j_regressor.astype(np.float64)
+        self.register_buffer("j_template", torch.tensor(reg @ b.v_template, dtype=torch.float32))
+        self.register_buffer("j_dirs", torch.tensor(np.einsum("jv,vcb->jcb", reg, b.shapedirs), dtype=torch.float32))
+        self.parents = [int(p) for p in b.parents]
+
+    def forward(self, rotmats, betas):
+        j = self.j_template + torch.einsum("jcb,nb->njc", self.j_dirs, betas)
+        g_rot, g_pos = [rotmats[:, 0]], [j[:, 0]]
+        for i in range(1, len(self.parents)):
+            p = self.parents[i]
+            g_pos.append(g_pos[p] + torch.einsum("nab,nb->na", g_rot[p], j[:, i] - j[:, p]))
+            g_rot.append(g_rot[p] @ rotmats[:, i])
+        pos = torch.stack(g_pos, 1)
+        return pos - pos[:, :1]
+
+
+# ------------------------------------------------------------------------- model
+
+
+class Trainer(torch.nn.Module):
+    """The reference network run on a batch, for any yaw."""
+
+    def __init__(self, model: ImpHMR):
+        super().__init__()
+        self.model = model
+        self.cache = {}
+
+    def view_inputs(self, deg: float):
+        key = round(float(deg), 4)
+        if key not in self.cache:
+            self.cache[key] = geometry.field_inputs(self.model.cfg.field, float(deg))
+        return self.cache[key]
+
+    def render(self, z, deg: float):
+        f = self.model.cfg.field
+        inp = self.view_inputs(deg)
+        sigma, feat = self.model.field(inp["points_enc"], inp["dirs_enc"], z[:, None, :])
+        sigma = sigma[..., 0] * inp["inside"]                      # (B, H*W*S)
+        s = f.samples
+        sigma = sigma.reshape(z.shape[0], -1, s)
+        feat = feat.reshape(z.shape[0], sigma.shape[1], s, -1)
+        alpha = 1 - torch.exp(-sigma * inp["deltas"])
+        trans = torch.cumprod(torch.cat([torch.ones_like(alpha[..., :1]), 1 - alpha[..., :-1]], -1), -1)
+        w = alpha * trans
+        fmap = (w[..., None] * feat).sum(2).transpose(1, 2).reshape(z.shape[0], -1, f.height, f.width)
+        opacity = w.sum(2).reshape(z.shape[0], 1, f.height, f.width)
+        return fmap, opacity
+
+    def head(self, z, fmap, opacity):
+        m = self.model
+        n = z.shape[0]
+        pose6d, betas, cam = m.head(fmap, opacity, z, m.mean_pose6d.expand(n, -1),
+                                    m.mean_betas.expand(n, -1), m.mean_cam.expand(n, -1))
+        return geometry.rot6d_to_rotmat(pose6d).reshape(n, -1, 3, 3), betas, cam
+
+
+def project_crop(joints, cam, size: int):
+    """SPIN's crop camera: t = (tx, ty, 2f/(S·s)), perspective with focal f, into [−1, 1]."""
+    s = cam[:, 0].clamp(min=1e-3)
+    t = torch.stack([cam[:, 1], cam[:, 2], 2 * SPIN_FOCAL / (size * s)], -1)
+    p = joints + t[:, None]
+    return p[..., :2] / p[..., 2:].clamp(min=1e-3) * SPIN_FOCAL / (size / 2)
+
+
+def bring_root(rotmats, from_deg, to_deg):
+    """θ regressed for a camera at yaw `from_deg`, expressed for `to_deg`."""
+    r = torch.tensor(rot_y(to_deg) @ rot_y(from_deg).T, dtype=rotmats.dtype)
+    out = rotmats.clone()
+    out[:, 0] = r @ rotmats[:, 0]
+    return out
+
+
+def losses(tr: Trainer, joints_of, batch, args, imag: bool, cons: bool, views: list[float]):
+    size = tr.model.cfg.input.size
+    z = tr.model.encoder(batch["image"])
+    out = {}
+    fmap, opac = tr.render(z, 0.0)
+    rot0, beta0, cam0 = tr.head(z, fmap, opac)
+    j0 = joints_of(rot0, beta0)
+    kp = batch["kp2d"]
+    out["2d"] = args.l2d * ((project_crop(j0, cam0, size) - kp[..., :2]) ** 2 * kp[..., 2:]).mean()
+    gj = batch["joints3d"]
+    out["3d"] = args.l3d * ((j0 - gj[..., :3]) ** 2 * gj[..., 3:]).mean()
+    out["pose"] = args.lpose * ((rot0 - batch["rotmats"]) ** 2).mean()
+    out["shape"] = args.lshape * ((beta0 - batch["betas"]) ** 2).mean()
+    preds = [(0.0, rot0, beta0)]
+    if (imag or cons) and views:
+        chosen = random.sample(views, min(args.imag_views, len(views)))
+        for deg in chosen:
+            f, a = tr.render(z, deg)
+            r, b, _ = tr.head(z, f, a)
+            preds.append((deg, r, b))
+            if imag and "view_deg" in batch:
+                k = [float(v) for v in batch["view_deg"][0]].index(deg)
+                gr = batch["view_rotmats"][:, k]
+                silh = F.adaptive_avg_pool2d(batch["view_silh"][:, k:k + 1], a.shape[-2:])
+                out["imag_3d"] = out.get("imag_3d", 0) + args.l3d * ((joints_of(r, b) - joints_of(gr, batch["betas"])) ** 2).mean() / len(chosen)
+                out["imag_silh"] = out.get("imag_silh", 0) + args.lsilh * ((a - silh) ** 2).mean() / len(chosen)
+                out["imag_pose"] = out.get("imag_pose", 0) + args.lpose * ((r - gr) ** 2).mean() / len(chosen)
+                out["imag_shape"] = out.get("imag_shape", 0) + args.lshape * ((b - batch["betas"]) ** 2).mean() / len(chosen)
+    if cons and len(preds) > 1:
+        pairs = [(p, q) for i, p in enumerate(preds) for q in preds[i + 1:]]
+        for (d1, r1, b1), (d2, r2, b2) in pairs:
+            out["cons_pose"] = out.get("cons_pose", 0) + args.lpose * ((bring_root(r1, d1, d2) - r2) ** 2).mean() / len(pairs)
+            out["cons_shape"] = out.get("cons_shape", 0) + args.lshape * ((b1 - b2) ** 2).mean() / len(pairs)
+    return out, (rot0, beta0)
+
+
+# ---------------------------------------------------------------------- evaluation
+
+
+def procrustes(pred, gt):
+    """Similarity Procrustes of pred onto gt, (N, J, 3) each."""
+    mp, mg = pred.mean(1, keepdims=True), gt.mean(1, keepdims=True)
+    p, g = pred - mp, gt - mg
+    u, s, vt = np.linalg.svd(np.einsum("nji,njk->nik", p, g))
+    d = np.sign(np.linalg.det(np.einsum("nij,njk->nik", u, vt)))
+    e = np.ones_like(s)
+    e[:, -1] = d
+    r = np.einsum("nij,nj,njk->nik", u, e, vt)
+    scale = (s * e).sum(1) / (p**2).sum((1, 2))
+    return scale[:, None, None] * np.einsum("nji,nik->njk", p, r) + mg
+
+
+@torch.no_grad()
+def evaluate(tr: Trainer, joints_of, data, batch_size: int) -> dict:
+    tr.eval()
+    errs, pa = [], []
+    loader = torch.utils.data.DataLoader(data, batch_size=batch_size, collate_fn=collate)
+    for batch in loader:
+        z = tr.model.encoder(batch["image"])
+        rot, beta, _ = tr.head(z, *tr.render(z, 0.0))
+        pj = joints_of(rot, beta).numpy()
+        gj = joints_of(batch["rotmats"], batch["betas"]).numpy()
+        errs.append(np.linalg.norm(pj - gj, axis=-1).mean(1))
+        pa.append(np.linalg.norm(procrustes(pj, gj) - gj, axis=-1).mean(1))
+    tr.train()
+    return {"mpjpe_mm": float(np.concatenate(errs).mean() * 1e3),
+            "pa_mpjpe_mm": float(np.concatenate(pa).mean() * 1e3)}
+
+
+# ------------------------------------------------------------------------- main
+
+
+def mean_params_from_data(data: SynthData, limit: int = 2000) -> dict:
+    """The regressor's starting point: per joint the rotation nearest the mean of the
+    training θ (root: upright facing the camera), β = 0, camera 0.9 centred."""
+    rs = []
+    for f in data.files[:limit]:
+        rs.append(rodrigues(np.asarray(json.loads(f.read_text())["theta"])))
+    m = np.mean(rs, 0)
+    u, _, vt = np.linalg.svd(m)
+    mean = u @ vt
+    mean[0] = np.diag([1.0, -1.0, -1.0])
+    pose6d = mean[:, :, :2].reshape(-1)  # SPIN's 6D: the first two columns, row-major (3×2)
+    return {"pose6d": pose6d.tolist(), "betas": [0.0] * 10, "cam": [0.9, 0.0, 0.0]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, nargs="*", default=[], help="tools/synth.py folders")
+    ap.add_argument("--npz", type=Path, nargs="*", default=[], help="SPIN-style .npz datasets")
+    ap.add_argument("--npz-images", type=Path, default=Path("."), help="folder the npz imgname is relative to")
+    ap.add_argument("--eval-data", type=Path, default=HERE.parent / "models/heldout")
+    ap.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, log.jsonl)")
+    ap.add_argument("--preset", choices=sorted(PRESETS), default="small")
+    ap.add_argument("--body-model", type=Path, default=HERE.parent / "models/body/anny.body")
+    ap.add_argument("--steps", type=int, default=20000)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--views", default="90,180,270", help="p_cam: yaws (degrees) drawn uniformly; the data must have them")
+    ap.add_argument("--imag-views", type=int, default=2, help="yaws from p_cam rendered per step")
+    ap.add_argument("--l2d", type=float, default=5.0, help="λ2d (SPIN's keypoint weight)")
+    ap.add_argument("--l3d", type=float, default=5.0, help="λ3d")
+    ap.add_argument("--lpose", type=float, default=1.0, help="λpose")
+    ap.add_argument("--lshape", type=float, default=0.001, help="λshape (SPIN's)")
+    ap.add_argument("--lsilh", type=float, default=1.0, help="λsilh")
+    ap.add_argument("--no-imag", action="store_true", help="drop L_imag (ablation)")
+    ap.add_argument("--no-cons", action="store_true", help="drop L_cons (ablation)")
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--log-every", type=int, default=20)
+    ap.add_argument("--eval-every", type=int, default=1000)
+    ap.add_argument("--checkpoint-every", type=int, default=250)
+    ap.add_argument("--max-minutes", type=float, default=0, help="stop (with a checkpoint) after this wall time")
+    ap.add_argument("--resume", action="store_true")
+    args = ap.parse_args()
+    if args.steps < 1 or args.batch < 1 or not args.lr > 0:
+        ap.error("--steps, --batch and --lr must be positive")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    views = [float(v) for v in args.views.split(",") if v.strip()]
+
+    cfg = PRESETS[args.preset]()
+    sets = [SynthData(d, cfg, augment=True) for d in args.data]
+    sets += [SpinNpzData(n, args.npz_images, cfg, augment=True) for n in args.npz]
+    if not sets:
+        ap.error("give --data and/or --npz")
+    train = torch.utils.data.ConcatDataset(sets)
+    args.out.mkdir(parents=True, exist_ok=True)
+    ckpt_path = args.out / "last.pt"
+    state = torch.load(ckpt_path, weights_only=False) if args.resume and ckpt_path.exists() else None
+    if args.resume and state is None:
+        print(f"note: {ckpt_path} not found, starting afresh", file=sys.stderr)
+    mean = state["mean_params"] if state else (
+        mean_params_from_data(sets[0]) if isinstance(sets[0], SynthData) else
+        __import__("imphmr_ref.weights", fromlist=["x"]).default_mean_params(cfg))
+    model = ImpHMR(cfg, mean)
+    tr = Trainer(model)
+    joints_of = TorchJoints(args.body_model)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    step = 0
+    if state:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step = state["step"]
+        print(f"resumed {ckpt_path} at step {step}", file=sys.stderr)
+    eval_set = SynthData(args.eval_data, cfg, augment=False) if args.eval_data and args.eval_data.exists() else None
+
+    def save():
+        tmp = ckpt_path.with_suffix(".tmp")
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                    "mean_params": mean, "preset": args.preset, "args": vars(args) | {"data": [str(d) for d in args.data],
+                    "npz": [str(n) for n in args.npz], "out": str(args.out), "eval_data": str(args.eval_data),
+                    "body_model": str(args.body_model), "npz_images": str(args.npz_images)},
+                    "trained_on": describe(args, len(train))}, tmp)
+        tmp.replace(ckpt_path)
+
+    loader = torch.utils.data.DataLoader(train, batch_size=args.batch, shuffle=True, drop_last=len(train) >= args.batch,
+                                         num_workers=args.workers, collate_fn=collate, persistent_workers=args.workers > 0)
+    log = open(args.out / "log.jsonl", "a")
+    t0, seen, last = time.time(), 0, time.time()
+    model.train()
+    done = False
+    while not done:
+        for batch in loader:
+            terms, _ = losses(tr, joints_of, batch, args, imag=not args.no_imag, cons=not args.no_cons, views=views)
+            total = sum(terms.values())
+            if not torch.isfinite(total):
+                raise SystemExit(f"step {step}: loss is not finite ({ {k: float(v) for k, v in terms.items()} })")
+            opt.zero_grad()
+            total.backward()
+            opt.step()
+            step += 1
+            seen += batch["image"].shape[0]
+            if step % args.log_every == 0:
+                rate = seen / (time.time() - t0)
+                rec = {"step": step, "loss": float(total), **{k: float(v) for k, v in terms.items()},
+                       "samples_per_s": round(rate, 2)}
+                log.write(json.dumps(rec) + "\n")
+                log.flush()
+                print(f"step {step} loss {float(total):.4f} " + " ".join(f"{k} {float(v):.4f}" for k, v in terms.items())
+                      + f" | {rate:.1f} samples/s", file=sys.stderr, flush=True)
+            if step % args.checkpoint_every == 0:
+                save()
+            if eval_set is not None and step % args.eval_every == 0:
+                ev = evaluate(tr, joints_of, eval_set, args.batch)
+                log.write(json.dumps({"step": step, "eval": ev}) + "\n")
+                log.flush()
+                print(f"step {step} held-out: MPJPE {ev['mpjpe_mm']:.1f} mm, PA-MPJPE {ev['pa_mpjpe_mm']:.1f} mm",
+                      file=sys.stderr, flush=True)
+            over_time = args.max_minutes and (time.time() - last) / 60 > args.max_minutes
+            if step >= args.steps or over_time:
+                done = True
+                break
+    save()
+    print(f"saved {ckpt_path} at step {step} ({seen / (time.time() - t0):.1f} samples/s)", file=sys.stderr)
+    return 0
+
+
+def describe(args, n: int) -> str:
+    losses_used = "L_reg" + ("" if args.no_imag else " + L_imag") + ("" if args.no_cons else " + L_cons")
+    data = ", ".join(str(d) for d in list(args.data) + list(args.npz))
+    return (f"trained by tools/train.py ({losses_used}, p_cam {args.views}) on {n} images: {data}; "
+            f"body model {Path(args.body_model).name}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
