@@ -571,3 +571,29 @@ fn a_failed_jsonl_write_never_glues_half_a_record_to_the_next() {
         .collect();
     assert_eq!(whole, [1, 2], "{text}");
 }
+
+#[test]
+fn a_non_finite_result_is_refused_not_sent() {
+    let engine = imphmr::Engine::load(&root().join("models/small")).unwrap();
+    let img = image::open(root().join("models/samples/astronaut.png"))
+        .unwrap()
+        .to_rgb8();
+    let (w, h) = img.dimensions();
+    let bx = imphmr::crop::PersonBox::centre_square(w, h);
+    let mut inf = engine.infer(&img, &bx, 0.0).unwrap();
+    let mut stage = imphmr::body::BodyStage::new(
+        None,
+        imphmr::body::camera::CameraSetting::SpinCrop,
+        engine.bundle.manifest.input.size,
+    );
+    let body = stage.apply(&mut inf, &bx, (w, h)).unwrap();
+    assert!(imphmr::output::check_finite(&inf, &body).is_ok());
+    let mut bad = inf.clone();
+    bad.regressed.betas[3] = f32::NAN;
+    let e = imphmr::output::check_finite(&bad, &body).unwrap_err();
+    assert!(e.contains("betas"), "{e}");
+    let mut bad_body = body.clone();
+    bad_body.translation[2] = f64::INFINITY;
+    let e = imphmr::output::check_finite(&inf, &bad_body).unwrap_err();
+    assert!(e.contains("translation"), "{e}");
+}
