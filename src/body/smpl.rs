@@ -135,7 +135,8 @@ impl BodyModel {
         })
     }
 
-    /// Read a body-model file's bytes; the error says what is wrong.
+    /// Read a body model from the bytes of its file (`load` without the file); the
+    /// error says what is wrong and where.
     pub fn parse(bytes: &[u8]) -> Result<BodyModel, String> {
         let mut r = Reader { bytes, at: 0 };
         if r.take(8, "the header")? != MAGIC {
@@ -201,6 +202,17 @@ impl BodyModel {
         }
         if r.at != bytes.len() {
             return Err(format!("{} bytes after the last array", bytes.len() - r.at));
+        }
+        for (name, values) in [
+            ("v_template", &model.v_template),
+            ("shapedirs", &model.shapedirs),
+            ("posedirs", &model.posedirs),
+            ("J_regressor", &model.j_regressor),
+            ("weights", &model.weights),
+        ] {
+            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                return Err(format!("{name}[{i}] is {}, not a finite number", values[i]));
+            }
         }
         Ok(model)
     }

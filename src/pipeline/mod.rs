@@ -61,6 +61,16 @@ pub struct Counters {
     pub fatal: AtomicBool,
 }
 
+/// What one output took.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct OutputCount {
+    pub name: String,
+    pub sent: u64,
+    pub errors: u64,
+    /// The output went away for good (EPIPE: its reader is gone); nothing more was sent.
+    pub closed: bool,
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Summary {
     pub captured: u64,
@@ -73,6 +83,8 @@ pub struct Summary {
     pub dropped_before_output: u64,
     pub sent: u64,
     pub send_errors: u64,
+    /// Per output: its name, the packets it took and its errors (what reached each sink).
+    pub outputs: Vec<OutputCount>,
     pub reconnects: u64,
     /// The source failed for good and the run stopped early (the error was logged).
     pub source_failed: bool,
@@ -103,7 +115,20 @@ impl Summary {
             self.reconnects,
             self.seconds,
             self.latency.table()
-        ) + if self.source_failed {
+        ) + &self
+            .outputs
+            .iter()
+            .map(|o| {
+                format!(
+                    "output {}: sent {}, errors {}{}\n",
+                    o.name,
+                    o.sent,
+                    o.errors,
+                    if o.closed { ", closed by its reader" } else { "" }
+                )
+            })
+            .collect::<String>()
+            + if self.source_failed {
             "stopped early: the source failed for good (the error is logged above)\n"
         } else {
             ""
@@ -114,6 +139,12 @@ impl Summary {
 /// Backoff between reconnect attempts: doubles from 100 ms up to 5 s.
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(100u64.saturating_mul(1 << attempt.min(6)).min(5_000))
+}
+
+/// Whether to log the `n`th (from 1) repeat of a warning: the first three, then at
+/// powers of two, so a source that fails on every frame cannot flood the log.
+pub fn worth_logging(n: u64) -> bool {
+    n <= 3 || n.is_power_of_two()
 }
 
 struct Captured {
@@ -187,8 +218,16 @@ pub fn run(
                             }
                         }
                         Err(e) => {
-                            c.bad_frames.fetch_add(1, Ordering::Relaxed);
-                            tracing::warn!("skipping a frame: {e}");
+                            // An unreadable frame consumes its sequence number (a gap in
+                            // the packets) and counts towards --frames.
+                            index += 1;
+                            let n = c.bad_frames.fetch_add(1, Ordering::Relaxed) + 1;
+                            if worth_logging(n) {
+                                tracing::warn!(
+                                    "skipping an unreadable frame: {e} ({n} unreadable so far; \
+                                     repeats are logged at powers of two)"
+                                );
+                            }
                         }
                     }
                 }
@@ -198,35 +237,62 @@ pub fn run(
 
     // Output thread: sinks may be slow (a serial line); they never hold up inference.
     let output = {
-        let (q, c) = (out_q.clone(), counters.clone());
+        let (q, c, stop) = (out_q.clone(), counters.clone(), stop.clone());
         std::thread::Builder::new()
             .name("output".into())
             .spawn(move || {
-                let mut warned = vec![false; sinks.len()];
+                let mut counts: Vec<OutputCount> = sinks
+                    .iter()
+                    .map(|s| OutputCount {
+                        name: s.name(),
+                        ..OutputCount::default()
+                    })
+                    .collect();
                 while let Some(o) = q.pop_until_closed() {
-                    let mut ok = true;
-                    for (sink, warned) in sinks.iter_mut().zip(warned.iter_mut()) {
-                        if let Err(e) = sink.send(&o) {
+                    let mut ok = !sinks.is_empty();
+                    for (sink, n) in sinks.iter_mut().zip(counts.iter_mut()) {
+                        if n.closed {
                             ok = false;
-                            c.send_errors.fetch_add(1, Ordering::Relaxed);
-                            if !*warned {
-                                tracing::warn!(
-                                    "{}: {e} (further errors counted, not logged)",
-                                    sink.name()
-                                );
-                                *warned = true;
+                            continue;
+                        }
+                        match sink.send(&o) {
+                            Ok(()) => n.sent += 1,
+                            Err(e) => {
+                                ok = false;
+                                n.errors += 1;
+                                c.send_errors.fetch_add(1, Ordering::Relaxed);
+                                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                                    n.closed = true;
+                                    tracing::warn!("{}: {e}; nothing more is sent to it", n.name);
+                                } else if n.errors == 1 {
+                                    tracing::warn!(
+                                        "{}: {e} (further errors counted, not logged)",
+                                        n.name
+                                    );
+                                }
                             }
                         }
                     }
                     if ok {
                         c.sent.fetch_add(1, Ordering::Relaxed);
                     }
-                }
-                for sink in sinks.iter_mut() {
-                    if let Err(e) = sink.flush() {
-                        tracing::warn!("{}: flush failed: {e}", sink.name());
+                    // Every output's reader is gone: nobody is listening, stop the run.
+                    if !counts.is_empty() && counts.iter().all(|n| n.closed) {
+                        tracing::warn!("every output is closed: stopping");
+                        stop.store(true, Ordering::Relaxed);
                     }
                 }
+                for (sink, n) in sinks.iter_mut().zip(counts.iter_mut()) {
+                    if n.closed {
+                        continue;
+                    }
+                    if let Err(e) = sink.flush() {
+                        n.errors += 1;
+                        c.send_errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!("{}: flush failed: {e}", n.name);
+                    }
+                }
+                counts
             })
             .expect("spawn output thread")
     };
@@ -241,7 +307,21 @@ pub fn run(
     )
     .with_smoothing(opts.smooth);
     let mut last_stats = Instant::now();
-    while let Some(Captured { index, frame }) = frames_q.pop_until_closed() {
+    loop {
+        // A blocking source (an idle pipe, a camera that stopped sending) may hold the
+        // capture thread in a read: a stop request is seen here, not only there.
+        let item = match frames_q.pop(Duration::from_millis(50)) {
+            Some(item) => item,
+            // Closed: one may have come in between (pop_until_closed's rule).
+            None if frames_q.is_closed() => match frames_q.pop(Duration::ZERO) {
+                Some(item) => item,
+                None => break,
+            },
+            // Stopped with nothing waiting: done, whatever the source is doing.
+            None if stop.load(Ordering::Relaxed) => break,
+            None => continue,
+        };
+        let Captured { index, frame } = item;
         let (w, h) = frame.image.dimensions();
         let (bx, default_box) = match opts.person_box {
             Some(b) => (b, false),
@@ -262,6 +342,7 @@ pub fn run(
                 let body = body
                     .apply_at(&mut inference, &bx, (w, h), Some(t.as_secs_f64()))
                     .map_err(|e| e.to_string())?;
+                crate::output::check_finite(&inference, &body)?;
                 Ok((inference, body))
             });
         match result {
@@ -321,8 +402,17 @@ pub fn run(
         }
     }
     out_q.close();
-    let _ = capture.join();
-    let _ = output.join();
+    frames_q.close();
+    // The capture thread may be blocked in a read that never returns (an idle pipe):
+    // give it a moment, then leave it behind; the process ends after the summary.
+    let waited = Instant::now();
+    while !capture.is_finished() && waited.elapsed() < Duration::from_millis(200) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if capture.is_finished() {
+        let _ = capture.join();
+    }
+    let outputs = output.join().unwrap_or_default();
     let c = &counters;
     let latency = latency.lock().unwrap_or_else(|p| p.into_inner()).clone();
     Summary {
@@ -334,6 +424,7 @@ pub fn run(
         dropped_before_output: out_q.dropped(),
         sent: c.sent.load(Ordering::Relaxed),
         send_errors: c.send_errors.load(Ordering::Relaxed),
+        outputs,
         reconnects: c.reconnects.load(Ordering::Relaxed),
         source_failed: c.fatal.load(Ordering::Relaxed),
         seconds: started.elapsed().as_secs_f64(),
