@@ -66,6 +66,12 @@ impl fmt::Display for Inspection {
         )?;
         writeln!(out, "weights   {}", m.weights)?;
         writeln!(
+        out,
+        "memory    about {} MiB of working memory per frame (checked against {} MiB before loading)",
+        m.memory_estimate().div_ceil(1 << 20),
+        crate::model::MAX_MEMORY_BYTES >> 20
+    )?;
+        writeln!(
             out,
             "input     {0}x{0} RGB crop, mean {1:?}, std {2:?}",
             i.size, i.mean, i.std

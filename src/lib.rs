@@ -10,6 +10,7 @@ pub mod body;
 pub mod capture;
 pub mod crop;
 pub mod engine;
+pub mod eval;
 pub mod field;
 pub mod inspect;
 pub mod model;

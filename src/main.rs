@@ -82,11 +82,24 @@ enum Command {
     Bench(BenchArgs),
     /// List V4L2 cameras with their pixel formats and frame sizes
     Devices,
+    Eval(imphmr::eval::EvalArgs),
     /// Describe a bundle: manifest, each graph's inputs and outputs, parameters, MACs
     Inspect {
         /// Bundle directory (holding imphmr.toml)
         model: PathBuf,
     },
+}
+
+/// Stated limits on numbers from flags: beyond them a flag is refused, never allocated.
+mod limits {
+    /// --threads: tract's worker threads.
+    pub const MAX_THREADS: usize = 256;
+    /// --queue: frames (each a whole image) waiting for inference.
+    pub const MAX_QUEUE: usize = 1000;
+    /// --stats-every: one day.
+    pub const MAX_STATS_EVERY_S: f64 = 86_400.0;
+    /// --view-deg and --views together: each view costs a field and a head per frame.
+    pub const MAX_VIEWS: usize = 64;
 }
 
 /// What every network command takes: the bundle and the viewing direction.
@@ -167,6 +180,9 @@ impl BodyArgs {
 impl NetArgs {
     /// --view-deg first, then the other --views (duplicates dropped).
     fn view_list(&self) -> Result<Vec<f64>> {
+        if !self.view_deg.is_finite() {
+            anyhow::bail!("--view-deg {}: not a number of degrees", self.view_deg);
+        }
         let mut list = vec![self.view_deg];
         for &v in &self.views {
             if !v.is_finite() {
@@ -175,6 +191,13 @@ impl NetArgs {
             if !list.contains(&v) {
                 list.push(v);
             }
+        }
+        if list.len() > limits::MAX_VIEWS {
+            anyhow::bail!(
+                "--views: {} yaws; at most {} views in all (each costs a field and a head per frame)",
+                list.len() - 1,
+                limits::MAX_VIEWS
+            );
         }
         if !self.views.is_empty() && list.len() < 2 {
             anyhow::bail!(
@@ -263,10 +286,15 @@ struct RunArgs {
     /// Write JSON lines to FILE, or - for stdout [default: - when no other output is given]
     #[arg(long, value_name = "FILE|-")]
     jsonl: Option<PathBuf>,
-    /// Frames that may wait for inference before the oldest is dropped
+    /// Frames that may wait for inference before the oldest is dropped (at most 1000)
     #[arg(long, value_name = "N", default_value_t = 2)]
     queue: usize,
-    /// Seconds between stats lines on stderr (0: none)
+    /// Treat a pipe (--source -) or an MJPEG file as live, like a camera: when
+    /// inference falls behind, the oldest waiting frame is dropped (and counted).
+    /// Without it they are read at inference's pace and every frame is processed
+    #[arg(long)]
+    live: bool,
+    /// Seconds between stats lines on stderr (0: none; at most 86400)
     #[arg(long, value_name = "S", default_value_t = 5.0)]
     stats_every: f64,
     #[command(flatten)]
@@ -317,15 +345,24 @@ fn main() -> ExitCode {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let cli = Cli::parse();
-    let threads = cli
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = match cli.threads {
+        Some(n) if !(1..=limits::MAX_THREADS).contains(&n) => {
+            eprintln!(
+                "error: --threads {n}: must be between 1 and {}",
+                limits::MAX_THREADS
+            );
+            return ExitCode::from(2);
+        }
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
     imphmr::set_threads(threads);
     let result = match cli.command {
         Command::Infer(args) => infer(args),
         Command::Run(args) => run(*args),
         Command::Bench(args) => bench(args, threads),
         Command::Devices => devices(),
+        Command::Eval(args) => Ok(imphmr::eval::command(&args)),
         Command::Inspect { model } => inspect(&model).map(|_| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {
@@ -433,6 +470,7 @@ fn open_source(args: &RunArgs) -> Result<Box<dyn FrameSource>> {
         fps: args.fps,
         pixel_format: args.pixel_format.clone(),
         looped: args.looped,
+        live: args.live,
     };
     Ok(capture::open(&src, &opts)?)
 }
@@ -468,9 +506,8 @@ fn open_sinks(args: &RunArgs, live: bool) -> Result<Vec<Box<dyn Sink>>> {
         let out: Box<dyn Write + Send> = if p.as_os_str() == "-" {
             Box::new(std::io::stdout())
         } else {
-            Box::new(std::io::BufWriter::new(
-                std::fs::File::create(&p).with_context(|| format!("--jsonl {}", p.display()))?,
-            ))
+            // Unbuffered: each record is written whole, or its failure is seen at once.
+            Box::new(std::fs::File::create(&p).with_context(|| format!("--jsonl {}", p.display()))?)
         };
         sinks.push(Box::new(JsonlSink::new(
             out,
@@ -482,6 +519,21 @@ fn open_sinks(args: &RunArgs, live: bool) -> Result<Vec<Box<dyn Sink>>> {
 }
 
 fn run(args: RunArgs) -> Result<ExitCode> {
+    if !(args.stats_every.is_finite() && args.stats_every <= limits::MAX_STATS_EVERY_S) {
+        anyhow::bail!(
+            "--stats-every {}: must be a number of seconds up to {}",
+            args.stats_every,
+            limits::MAX_STATS_EVERY_S
+        );
+    }
+    if args.queue > limits::MAX_QUEUE {
+        anyhow::bail!(
+            "--queue {}: at most {} frames may wait",
+            args.queue,
+            limits::MAX_QUEUE
+        );
+    }
+    let views = args.net.view_list()?;
     let engine = Arc::new(load_engine(&args.net.model, args.net.field_on)?);
     let (body_model, camera) = args.body.load()?;
     let source = open_source(&args)?;
@@ -499,7 +551,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let opts = RunOptions {
         frames: args.frames,
         queue: args.queue.max(1),
-        views: args.net.view_list()?,
+        views,
         person_box: args.person_box,
         stats_every: std::time::Duration::from_secs_f64(args.stats_every.max(0.0)),
         track: args.track,
@@ -511,6 +563,21 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     eprint!("{}", summary.report());
     if summary.source_failed {
         return Ok(ExitCode::from(2));
+    }
+    // Success means something reached the outputs, and every output took everything.
+    if summary.processed == 0 {
+        eprintln!("error: nothing was processed (see the warnings above)");
+        return Ok(ExitCode::from(1));
+    }
+    let failed: Vec<&str> = summary
+        .outputs
+        .iter()
+        .filter(|o| o.errors > 0)
+        .map(|o| o.name.as_str())
+        .collect();
+    if !failed.is_empty() {
+        eprintln!("error: output failed: {}", failed.join(", "));
+        return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
 }

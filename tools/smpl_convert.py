@@ -17,8 +17,11 @@ the `smplx` package's `lbs`: what tests/body.rs checks the Rust forward pass aga
         --out models/body/synthetic.body --goldens models/body/synthetic_goldens.json
 
 Format (docs/BODY.md), little-endian: b"IMPHMRB1"; u32 vertices V, joints J, betas B,
-pose features P = 9(J-1); i32 parents[J] (root -1); f32 v_template[V,3],
-shapedirs[V*3,B], posedirs[P,V*3] (smplx's layout), J_regressor[J,V], weights[V,J].
+pose features P = 9(J-1) or 0 (no pose blend shapes); i32 parents[J] (root -1); f32
+v_template[V,3], shapedirs[V*3,B], posedirs[P,V*3] (smplx's layout), J_regressor[J,V],
+weights[V,J]; optionally u32 F and u32 faces[F,3]. `write_body` writes it (a model
+dict with "faces" gets the faces block; posedirs of shape (V,3,0) give P = 0) and
+`read_body` reads it back with numpy alone (tools/eval_check.py uses it).
 """
 
 from __future__ import annotations
@@ -83,25 +86,83 @@ def read_smpl(path: Path) -> dict[str, np.ndarray]:
     }
 
 
-def write_body(m: dict[str, np.ndarray], out: Path) -> None:
+def body_bytes(m: dict[str, np.ndarray]) -> bytes:
+    """The body-model file's bytes for model `m` (arrays as `read_smpl` returns them;
+    posedirs (V,3,0) or absent: no pose blend shapes; "faces" (F,3): the faces block)."""
     v = m["v_template"].shape[0]
     j = m["J_regressor"].shape[0]
     b = m["shapedirs"].shape[2]
-    p = m["posedirs"].shape[2]
-    if p != 9 * (j - 1) or m["weights"].shape != (v, j) or m["J_regressor"].shape != (j, v):
-        raise SystemExit(f"inconsistent SMPL arrays: V={v} J={j} P={p}, weights "
+    posedirs = m.get("posedirs")
+    if posedirs is None:
+        posedirs = np.zeros((v, 3, 0))
+    p = posedirs.shape[2]
+    if p not in (0, 9 * (j - 1)) or m["weights"].shape != (v, j) \
+            or m["J_regressor"].shape != (j, v):
+        raise SystemExit(f"inconsistent body-model arrays: V={v} J={j} P={p}, weights "
                          f"{m['weights'].shape}, J_regressor {m['J_regressor'].shape}")
     f32 = lambda a: np.ascontiguousarray(a, dtype="<f4").tobytes()  # noqa: E731
+    parts = [MAGIC, np.array([v, j, b, p], dtype="<u4").tobytes(),
+             np.asarray(m["parents"], dtype="<i4").tobytes(),
+             f32(m["v_template"]), f32(m["shapedirs"].reshape(v * 3, b)),
+             f32(posedirs.reshape(v * 3, p).T), f32(m["J_regressor"]), f32(m["weights"])]
+    faces = m.get("faces")
+    if faces is not None and len(faces):
+        faces = np.asarray(faces)
+        if faces.ndim != 2 or faces.shape[1] != 3 or faces.min() < 0 or faces.max() >= v:
+            raise SystemExit(f"faces: shape {faces.shape}, indices must lie in 0..{v - 1}")
+        parts += [np.array([len(faces)], dtype="<u4").tobytes(),
+                  np.ascontiguousarray(faces, dtype="<u4").tobytes()]
+    return b"".join(parts)
+
+
+def write_body(m: dict[str, np.ndarray], out: Path) -> None:
+    data = body_bytes(m)
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "wb") as f:
-        f.write(MAGIC + np.array([v, j, b, p], dtype="<u4").tobytes())
-        f.write(np.asarray(m["parents"], dtype="<i4").tobytes())
-        f.write(f32(m["v_template"]))
-        f.write(f32(m["shapedirs"].reshape(v * 3, b)))
-        f.write(f32(m["posedirs"].reshape(v * 3, p).T))
-        f.write(f32(m["J_regressor"]))
-        f.write(f32(m["weights"]))
-    print(f"wrote {out}: {v} vertices, {j} joints, {b} betas ({out.stat().st_size / 1e6:.1f} MB)")
+    out.write_bytes(data)
+    v, j, b, p = np.frombuffer(data[8:24], dtype="<u4")
+    faces = m.get("faces")
+    nf = 0 if faces is None else len(faces)
+    print(f"wrote {out}: {v} vertices, {j} joints, {b} betas, {p} pose features, "
+          f"{nf} faces ({len(data) / 1e6:.1f} MB)")
+
+
+def read_body(path: Path) -> dict[str, np.ndarray]:
+    """Read a body-model file (numpy only), checked as strictly as the engine does:
+    arrays as `read_smpl` returns them (float64), plus "faces" (F,3) (empty if none)."""
+    data = Path(path).read_bytes()
+    at = 0
+
+    def take(n: int, what: str) -> bytes:
+        nonlocal at
+        if at + n > len(data):
+            raise ValueError(f"{path}: truncated in {what} (needs {n} bytes at offset {at})")
+        at += n
+        return data[at - n:at]
+
+    if take(8, "the header") != MAGIC:
+        raise ValueError(f"{path}: wrong magic (expected IMPHMRB1)")
+    v, j, b, p = (int(x) for x in np.frombuffer(take(16, "the sizes"), dtype="<u4"))
+    if v == 0 or j == 0 or p not in (0, 9 * (j - 1)):
+        raise ValueError(f"{path}: sizes V={v} J={j} B={b} P={p}")
+    arr = lambda n, what, dt="<f4": np.frombuffer(take(4 * n, what), dtype=dt)  # noqa: E731
+    parents = arr(j, "parents", "<i4").astype(np.int64)
+    m = {"parents": parents,
+         "v_template": arr(v * 3, "v_template").reshape(v, 3).astype(np.float64),
+         "shapedirs": arr(v * 3 * b, "shapedirs").reshape(v, 3, b).astype(np.float64),
+         "posedirs": arr(p * v * 3, "posedirs").reshape(p, v * 3).T.reshape(v, 3, p)
+         .astype(np.float64),
+         "J_regressor": arr(j * v, "J_regressor").reshape(j, v).astype(np.float64),
+         "weights": arr(v * j, "weights").reshape(v, j).astype(np.float64),
+         "faces": np.zeros((0, 3), dtype=np.int64)}
+    if at < len(data):
+        (f,) = arr(1, "the face count", "<u4")
+        faces = arr(int(f) * 3, "faces", "<u4").reshape(-1, 3).astype(np.int64)
+        if f == 0 or faces.max() >= v:
+            raise ValueError(f"{path}: faces: {f} faces, largest index {faces.max()}, V={v}")
+        m["faces"] = faces
+    if at != len(data):
+        raise ValueError(f"{path}: {len(data) - at} bytes after the last array")
+    return m
 
 
 def synthetic(vertices: int, seed: int) -> dict[str, np.ndarray]:

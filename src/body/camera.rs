@@ -48,6 +48,14 @@ impl Intrinsics {
                 path.display()
             )
         })?;
+        for (name, v) in [("fx", k.fx), ("fy", k.fy), ("cx", k.cx), ("cy", k.cy)] {
+            if !v.is_finite() {
+                return Err(format!(
+                    "{}: {name} is {v}, not a finite number",
+                    path.display()
+                ));
+            }
+        }
         if !(k.fx > 0.0 && k.fy > 0.0) {
             return Err(format!(
                 "{}: focal lengths must be positive",

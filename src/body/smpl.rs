@@ -12,10 +12,13 @@
 //!
 //! In the model's frame (metres, y up, the root joint where the shape puts it); the
 //! camera translation is applied elsewhere.
+//!
+//! A model may have no pose blend shapes (P = 0: the open Anny model) and may carry its
+//! triangles (an optional trailing faces block), docs/BODY.md.
 
 use std::path::{Path, PathBuf};
 
-use nalgebra::{Matrix3, Vector3};
+use nalgebra::{Matrix3, RealField, Vector3};
 
 const MAGIC: &[u8; 8] = b"IMPHMRB1";
 
@@ -43,19 +46,22 @@ pub struct BodyModel {
     v_template: Vec<f32>,
     /// (vertices·3) × betas.
     shapedirs: Vec<f32>,
-    /// (9·(joints−1)) × (vertices·3).
+    /// (9·(joints−1)) × (vertices·3), or empty: no pose blend shapes (P = 0).
     posedirs: Vec<f32>,
     /// joints × vertices.
     j_regressor: Vec<f32>,
     /// vertices × joints.
     weights: Vec<f32>,
+    /// Triangles (vertex indices), if the file has them.
+    faces: Vec<[u32; 3]>,
 }
 
-/// A posed body, in the model's frame (metres).
+/// A posed body, in the model's frame (metres); `f32` as the engine runs it, `f64` for
+/// accuracy metrics (`BodyModel::forward_f64`).
 #[derive(Debug, Clone)]
-pub struct Posed {
-    pub joints: Vec<[f32; 3]>,
-    pub vertices: Vec<[f32; 3]>,
+pub struct Posed<T = f32> {
+    pub joints: Vec<[T; 3]>,
+    pub vertices: Vec<[T; 3]>,
 }
 
 /// Little-endian reader over the file's bytes that names what it was reading.
@@ -77,6 +83,12 @@ impl Reader<'_> {
         self.at = end;
         Ok(out)
     }
+    fn u32s(&mut self, n: usize, what: &str) -> Result<Vec<u32>, String> {
+        let b = self.take(n * 4, what)?;
+        Ok(b.chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect())
+    }
     fn u32(&mut self, what: &str) -> Result<usize, String> {
         let b = self.take(4, what)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
@@ -96,8 +108,19 @@ impl Reader<'_> {
 }
 
 /// Vertex `i` of a flat xyz buffer.
-fn vertex(buf: &[f32], i: usize) -> Vector3<f32> {
+fn vertex<T: RealField + Copy>(buf: &[T], i: usize) -> Vector3<T> {
     Vector3::new(buf[3 * i], buf[3 * i + 1], buf[3 * i + 2])
+}
+
+/// A stored f32 in the computation's precision (exact for f32 and f64).
+fn lift<T: RealField + Copy>(x: f32) -> T {
+    nalgebra::convert(x as f64)
+}
+
+fn f32_bytes(out: &mut Vec<u8>, xs: &[f32]) {
+    for x in xs {
+        out.extend(x.to_le_bytes());
+    }
 }
 
 impl BodyModel {
@@ -112,7 +135,9 @@ impl BodyModel {
         })
     }
 
-    fn parse(bytes: &[u8]) -> Result<BodyModel, String> {
+    /// Read a body model from the bytes of its file (`load` without the file); the
+    /// error says what is wrong and where.
+    pub fn parse(bytes: &[u8]) -> Result<BodyModel, String> {
         let mut r = Reader { bytes, at: 0 };
         if r.take(8, "the header")? != MAGIC {
             return Err("wrong magic (expected IMPHMRB1)".into());
@@ -128,9 +153,9 @@ impl BodyModel {
                 "implausible sizes: {v} vertices, {j} joints, {b} betas"
             ));
         }
-        if p != 9 * (j - 1) {
+        if p != 9 * (j - 1) && p != 0 {
             return Err(format!(
-                "{p} pose features, {j} joints imply {}",
+                "{p} pose features: {j} joints imply {} (or 0: no pose blend shapes)",
                 9 * (j - 1)
             ));
         }
@@ -147,7 +172,7 @@ impl BodyModel {
                 ));
             }
         }
-        let model = BodyModel {
+        let mut model = BodyModel {
             vertices: v,
             joints: j,
             betas: b,
@@ -157,11 +182,98 @@ impl BodyModel {
             posedirs: r.f32s(p * v * 3, "posedirs")?,
             j_regressor: r.f32s(j * v, "J_regressor")?,
             weights: r.f32s(v * j, "weights")?,
+            faces: vec![],
         };
+        if r.at < bytes.len() {
+            // Optional faces block: F, then F triangles of vertex indices.
+            let f = r.u32("the face count (an optional block after weights)")?;
+            if f == 0 || f > 1 << 24 {
+                return Err(format!("implausible face count {f}"));
+            }
+            let idx = r.u32s(f * 3, &format!("faces ({f} triangles)"))?;
+            if let Some(k) = idx.iter().position(|&i| i as usize >= v) {
+                return Err(format!(
+                    "face {} has vertex index {}, but there are {v} vertices",
+                    k / 3,
+                    idx[k]
+                ));
+            }
+            model.faces = idx.chunks_exact(3).map(|c| [c[0], c[1], c[2]]).collect();
+        }
         if r.at != bytes.len() {
             return Err(format!("{} bytes after the last array", bytes.len() - r.at));
         }
+        for (name, values) in [
+            ("v_template", &model.v_template),
+            ("shapedirs", &model.shapedirs),
+            ("posedirs", &model.posedirs),
+            ("J_regressor", &model.j_regressor),
+            ("weights", &model.weights),
+        ] {
+            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                return Err(format!("{name}[{i}] is {}, not a finite number", values[i]));
+            }
+        }
         Ok(model)
+    }
+
+    /// The file's bytes (`parse` reads them back): the faces block only if there are
+    /// faces.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = MAGIC.to_vec();
+        let p = self.pose_features();
+        for n in [self.vertices, self.joints, self.betas, p] {
+            out.extend((n as u32).to_le_bytes());
+        }
+        for par in &self.parents {
+            out.extend(par.to_le_bytes());
+        }
+        for a in [
+            &self.v_template,
+            &self.shapedirs,
+            &self.posedirs,
+            &self.j_regressor,
+            &self.weights,
+        ] {
+            f32_bytes(&mut out, a);
+        }
+        if !self.faces.is_empty() {
+            out.extend((self.faces.len() as u32).to_le_bytes());
+            for i in self.faces.iter().flatten() {
+                out.extend(i.to_le_bytes());
+            }
+        }
+        out
+    }
+
+    /// Pose blend-shape features: 9·(joints−1), or 0 for a model without them.
+    pub fn pose_features(&self) -> usize {
+        self.posedirs.len() / (self.vertices * 3)
+    }
+
+    /// The mesh's triangles (vertex indices); empty if the file has none.
+    pub fn faces(&self) -> &[[u32; 3]] {
+        &self.faces
+    }
+
+    /// The same model without pose blend shapes (P = 0) and with `faces` (each index
+    /// must be below `vertices`, else an error naming the face).
+    pub fn without_pose_blend(&self, faces: Vec<[u32; 3]>) -> Result<BodyModel, BodyError> {
+        if let Some((k, f)) = faces
+            .iter()
+            .enumerate()
+            .find(|(_, f)| f.iter().any(|&i| i as usize >= self.vertices))
+        {
+            return Err(BodyError::Input(format!(
+                "face {k} {f:?}: {} vertices",
+                self.vertices
+            )));
+        }
+        Ok(BodyModel {
+            posedirs: vec![],
+            faces,
+            ..self.clone()
+        })
     }
 
     /// The posed joints only (what a robot needs each frame): the shape blend, joint
@@ -181,7 +293,18 @@ impl BodyModel {
             .collect())
     }
 
-    fn check_rotations(&self, rotmats: &[Matrix3<f32>]) -> Result<(), BodyError> {
+    /// As `forward`, in f64 throughout (the stored f32 arrays widened): accuracy
+    /// metrics, which an f64 NumPy forward must reproduce to ~1e-12.
+    pub fn forward_f64(
+        &self,
+        betas: &[f64],
+        rotmats: &[Matrix3<f64>],
+    ) -> Result<Posed<f64>, BodyError> {
+        self.check_rotations(rotmats)?;
+        Ok(self.pose(betas, rotmats))
+    }
+
+    fn check_rotations<T>(&self, rotmats: &[Matrix3<T>]) -> Result<(), BodyError> {
         if rotmats.len() != self.joints {
             return Err(BodyError::Input(format!(
                 "{} rotations for a model with {} joints",
@@ -194,13 +317,17 @@ impl BodyModel {
 
     /// Shape blend (`betas`: the first `min(betas.len(), self.betas)` are used, as
     /// SPIN's 10 of a model with more) → shaped vertices (flat xyz) and rest joints.
-    fn shaped(&self, betas: &[f32]) -> (Vec<f32>, Vec<Vector3<f32>>) {
+    fn shaped<T: RealField + Copy>(&self, betas: &[T]) -> (Vec<T>, Vec<Vector3<T>>) {
         let (nv, nj, nb) = (self.vertices, self.joints, self.betas);
         let used = betas.len().min(nb);
-        let v_shaped: Vec<f32> = (0..nv * 3)
+        let v_shaped: Vec<T> = (0..nv * 3)
             .map(|k| {
                 let dirs = &self.shapedirs[k * nb..k * nb + used];
-                self.v_template[k] + dirs.iter().zip(betas).map(|(d, b)| d * b).sum::<f32>()
+                lift::<T>(self.v_template[k])
+                    + dirs
+                        .iter()
+                        .zip(betas)
+                        .fold(T::zero(), |acc, (d, b)| acc + lift::<T>(*d) * *b)
             })
             .collect();
         let rest = (0..nj)
@@ -208,8 +335,9 @@ impl BodyModel {
                 let row = &self.j_regressor[j * nv..(j + 1) * nv];
                 row.iter()
                     .enumerate()
-                    .map(|(i, w)| vertex(&v_shaped, i) * *w)
-                    .sum()
+                    .fold(Vector3::zeros(), |acc, (i, w)| {
+                        acc + vertex(&v_shaped, i) * lift::<T>(*w)
+                    })
             })
             .collect();
         (v_shaped, rest)
@@ -217,12 +345,12 @@ impl BodyModel {
 
     /// Rigid transforms down the kinematic tree: each joint's global rotation and
     /// position (the posed joint).
-    fn chain(
+    fn chain<T: RealField + Copy>(
         &self,
-        rest: &[Vector3<f32>],
-        rotmats: &[Matrix3<f32>],
-    ) -> Vec<(Matrix3<f32>, Vector3<f32>)> {
-        let mut global: Vec<(Matrix3<f32>, Vector3<f32>)> = Vec::with_capacity(self.joints);
+        rest: &[Vector3<T>],
+        rotmats: &[Matrix3<T>],
+    ) -> Vec<(Matrix3<T>, Vector3<T>)> {
+        let mut global: Vec<(Matrix3<T>, Vector3<T>)> = Vec::with_capacity(self.joints);
         for j in 0..self.joints {
             let par = self.parents[j];
             global.push(if par < 0 {
@@ -238,18 +366,29 @@ impl BodyModel {
     /// Pose the body: joints and vertices. `betas` as in `joints`.
     pub fn forward(&self, betas: &[f32], rotmats: &[Matrix3<f32>]) -> Result<Posed, BodyError> {
         self.check_rotations(rotmats)?;
+        Ok(self.pose(betas, rotmats))
+    }
+
+    fn pose<T: RealField + Copy>(&self, betas: &[T], rotmats: &[Matrix3<T>]) -> Posed<T> {
         let (nv, nj) = (self.vertices, self.joints);
         let (v_shaped, rest) = self.shaped(betas);
 
-        // Pose blend shapes from (R − I) of every joint but the root, row-major.
+        // Pose blend shapes from (R − I) of every joint but the root, row-major (none
+        // when the model has no pose blend shapes).
         let mut v_posed = v_shaped.clone();
-        for (jj, r) in rotmats.iter().enumerate().skip(1) {
-            for row in 0..3 {
-                for col in 0..3 {
-                    let f = r[(row, col)] - if row == col { 1.0 } else { 0.0 };
-                    let p = (jj - 1) * 9 + row * 3 + col;
-                    let dirs = &self.posedirs[p * nv * 3..(p + 1) * nv * 3];
-                    v_posed.iter_mut().zip(dirs).for_each(|(v, d)| *v += f * d);
+        if !self.posedirs.is_empty() {
+            for (jj, r) in rotmats.iter().enumerate().skip(1) {
+                for row in 0..3 {
+                    for col in 0..3 {
+                        let one = if row == col { T::one() } else { T::zero() };
+                        let f = r[(row, col)] - one;
+                        let p = (jj - 1) * 9 + row * 3 + col;
+                        let dirs = &self.posedirs[p * nv * 3..(p + 1) * nv * 3];
+                        v_posed
+                            .iter_mut()
+                            .zip(dirs)
+                            .for_each(|(v, d)| *v += f * lift::<T>(*d));
+                    }
                 }
             }
         }
@@ -257,7 +396,7 @@ impl BodyModel {
         let global = self.chain(&rest, rotmats);
         let joints = global.iter().map(|(_, t)| [t.x, t.y, t.z]).collect();
         // Skinning transforms: take a rest-pose point to its posed place.
-        let skin: Vec<(Matrix3<f32>, Vector3<f32>)> = global
+        let skin: Vec<(Matrix3<T>, Vector3<T>)> = global
             .iter()
             .zip(&rest)
             .map(|((r, t), j)| (*r, t - r * j))
@@ -266,15 +405,20 @@ impl BodyModel {
             .map(|i| {
                 let w = &self.weights[i * nj..(i + 1) * nj];
                 let (mut r, mut t) = (Matrix3::zeros(), Vector3::zeros());
-                for (wj, (rj, tj)) in w.iter().zip(&skin) {
-                    r += rj * *wj;
-                    t += tj * *wj;
+                for (&wj, (rj, tj)) in w.iter().zip(&skin) {
+                    // Most weights are zero: skipping them changes no value.
+                    if wj == 0.0 {
+                        continue;
+                    }
+                    let wj = lift::<T>(wj);
+                    r += rj * wj;
+                    t += tj * wj;
                 }
                 let v = r * vertex(&v_posed, i) + t;
                 [v.x, v.y, v.z]
             })
             .collect();
-        Ok(Posed { joints, vertices })
+        Posed { joints, vertices }
     }
 }
 
@@ -329,5 +473,86 @@ mod tests {
         assert!(BodyModel::parse(&orphan)
             .unwrap_err()
             .contains("parent of joint 1"));
+    }
+
+    /// `tiny` without pose blend shapes (P = 0), with `faces` appended.
+    fn tiny_p0(faces: &[[u32; 3]]) -> Vec<u8> {
+        let mut b = tiny();
+        b[20..24].copy_from_slice(&0u32.to_le_bytes()); // P
+                                                        // Drop the 9·6 posedirs floats: header 24 + parents 8 + v_template 24 +
+                                                        // shapedirs 24 bytes come first.
+        let at = 24 + 8 + 24 + 24;
+        let mut b = [&b[..at], &b[at + 9 * 6 * 4..]].concat();
+        if !faces.is_empty() {
+            b.extend((faces.len() as u32).to_le_bytes());
+            for i in faces.iter().flatten() {
+                b.extend(i.to_le_bytes());
+            }
+        }
+        b
+    }
+
+    #[test]
+    fn a_model_without_pose_blend_shapes_and_with_faces_round_trips() {
+        let bytes = tiny_p0(&[[0, 1, 1], [1, 0, 0]]);
+        let m = BodyModel::parse(&bytes).unwrap();
+        assert_eq!(m.pose_features(), 0);
+        assert_eq!(m.faces(), &[[0, 1, 1], [1, 0, 0]]);
+        assert_eq!(m.to_bytes(), bytes);
+        // Without faces too, and the SMPL-style file is written back unchanged.
+        assert_eq!(BodyModel::parse(&tiny()).unwrap().to_bytes(), tiny());
+        let no_faces = tiny_p0(&[]);
+        assert!(BodyModel::parse(&no_faces).unwrap().faces().is_empty());
+    }
+
+    #[test]
+    fn without_pose_blend_shapes_the_forward_is_plain_skinning() {
+        // The P = 0 model against the same model with posedirs present but zero, and
+        // against skinning by hand: vertex 1 (at the child joint, rest (0, 1, 0)) turns
+        // with the root and then its own joint.
+        let p0 = BodyModel::parse(&tiny_p0(&[[0, 1, 0]])).unwrap();
+        let zero = BodyModel::parse(&tiny()).unwrap();
+        let rz = Matrix3::new(0.0, -1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0);
+        let rx = Matrix3::new(1.0, 0.0, 0.0, 0.0, 0.0, -1.0, 0.0, 1.0, 0.0);
+        let a = p0.forward(&[0.3], &[rz, rx]).unwrap();
+        let b = zero.forward(&[0.3], &[rz, rx]).unwrap();
+        assert_eq!(a.joints, b.joints);
+        assert_eq!(a.vertices, b.vertices);
+        assert!((a.vertices[1][0] + 1.0).abs() < 1e-6 && a.vertices[1][1].abs() < 1e-6);
+        // The f64 path agrees with the f32 one.
+        let c = p0
+            .forward_f64(&[0.3], &[rz.cast::<f64>(), rx.cast::<f64>()])
+            .unwrap();
+        for (x, y) in c.vertices.iter().flatten().zip(a.vertices.iter().flatten()) {
+            assert!((x - *y as f64).abs() < 1e-6);
+        }
+        // Dropping the pose blend shapes of a model that has them.
+        let made = zero.without_pose_blend(vec![[0, 1, 0]]).unwrap();
+        assert_eq!(made.to_bytes(), tiny_p0(&[[0, 1, 0]]));
+        assert!(zero.without_pose_blend(vec![[0, 2, 0]]).is_err());
+    }
+
+    #[test]
+    fn broken_faces_blocks_say_what_is_wrong() {
+        let good = tiny_p0(&[[0, 1, 1], [1, 0, 0]]);
+        let e = BodyModel::parse(&good[..good.len() - 2]).unwrap_err();
+        assert!(e.contains("truncated in faces (2 triangles)"), "{e}");
+        let w = tiny_p0(&[]);
+        let e = BodyModel::parse(&[&w[..], &[1, 0]].concat()).unwrap_err();
+        assert!(e.contains("truncated in the face count"), "{e}");
+        let e = BodyModel::parse(&tiny_p0(&[[0, 1, 1], [1, 7, 0]])).unwrap_err();
+        assert!(e.contains("face 1 has vertex index 7"), "{e}");
+        let e = BodyModel::parse(&[&good[..], &[0, 0, 0, 0]].concat()).unwrap_err();
+        assert!(e.contains("4 bytes after the last array"), "{e}");
+        let mut zero = w.clone();
+        zero.extend(0u32.to_le_bytes());
+        assert!(BodyModel::parse(&zero)
+            .unwrap_err()
+            .contains("face count 0"));
+        // P neither 0 nor 9·(J−1).
+        let mut bad_p = tiny();
+        bad_p[20..24].copy_from_slice(&5u32.to_le_bytes());
+        let e = BodyModel::parse(&bad_p).unwrap_err();
+        assert!(e.contains("5 pose features"), "{e}");
     }
 }

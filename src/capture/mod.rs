@@ -89,17 +89,57 @@ pub trait FrameSource: Send {
     }
 }
 
+/// The largest image file read into memory.
+pub const MAX_IMAGE_FILE_BYTES: u64 = 256 << 20;
+
+/// The largest image decoded, in pixels (width × height, any channel count or depth):
+/// 8192 × 8192. A small file can declare a huge image (a "decompression bomb", greyscale
+/// ones included); the size is checked from the header before anything is allocated.
+pub const MAX_IMAGE_PIXELS: u64 = 8192 * 8192;
+
 /// Decode a PNG or JPEG file (by content, not extension) into 8-bit RGB; grey and
-/// alpha images are converted.
+/// alpha images are converted. Only regular files are read (a FIFO or a device would
+/// block or never end), up to `MAX_IMAGE_FILE_BYTES`.
 pub fn load_image(path: &Path) -> Result<RgbImage, CaptureError> {
-    let bytes = std::fs::read(path).map_err(|cause| CaptureError::Io {
+    use std::io::Read;
+    let io_err = |cause| CaptureError::Io {
         path: path.to_path_buf(),
         cause,
-    })?;
+    };
+    check_regular_file(path).map_err(io_err)?;
+    let file = std::fs::File::open(path).map_err(io_err)?;
+    let mut bytes = vec![];
+    file.take(MAX_IMAGE_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_err)?;
+    if bytes.len() as u64 > MAX_IMAGE_FILE_BYTES {
+        return Err(io_err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "larger than {} MiB: not an image",
+                MAX_IMAGE_FILE_BYTES >> 20
+            ),
+        )));
+    }
     decode_image(&bytes, path)
 }
 
-/// Decode PNG or JPEG bytes; `path` only names them in errors.
+/// A FIFO, socket or device given as a still image is refused before it is opened.
+pub fn check_regular_file(path: &Path) -> std::io::Result<()> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() && !meta.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a FIFO or a device?): images are read from files; \
+             pipe an MJPEG stream to --source - instead",
+        ));
+    }
+    Ok(())
+}
+
+/// Decode PNG or JPEG bytes; `path` only names them in errors. A JPEG must be whole
+/// (start marker, segments, end marker): a truncated one is an error, not a picture
+/// padded with grey.
 pub fn decode_image(bytes: &[u8], path: &Path) -> Result<RgbImage, CaptureError> {
     let decode_err = |msg: String| CaptureError::Decode {
         path: path.to_path_buf(),
@@ -109,8 +149,24 @@ pub fn decode_image(bytes: &[u8], path: &Path) -> Result<RgbImage, CaptureError>
     if !matches!(format, image::ImageFormat::Png | image::ImageFormat::Jpeg) {
         return Err(decode_err(format!("format {format:?} is not supported")));
     }
-    let img = image::load_from_memory_with_format(bytes, format)
+    if format == image::ImageFormat::Jpeg {
+        mjpeg::check_jpeg_structure(bytes).map_err(|m| decode_err(format!("JPEG {m}")))?;
+    }
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+    let (w, h) = reader
+        .into_dimensions()
         .map_err(|e| decode_err(e.to_string()))?;
+    if u64::from(w) * u64::from(h) > MAX_IMAGE_PIXELS {
+        return Err(decode_err(format!(
+            "{w}x{h} pixels is over the budget of {MAX_IMAGE_PIXELS} pixels (8192 x 8192)"
+        )));
+    }
+    reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), format);
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(w);
+    limits.max_image_height = Some(h);
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| decode_err(e.to_string()))?;
     Ok(img.to_rgb8())
 }
 
@@ -126,6 +182,10 @@ pub struct Stills {
     paths: Vec<PathBuf>,
     next: usize,
     looped: bool,
+    /// Files of this pass that could not be read.
+    unreadable_in_pass: usize,
+    /// Passes in a row in which no file could be read (looped): each waits longer.
+    empty_passes: u32,
 }
 
 impl Stills {
@@ -153,6 +213,10 @@ impl Stills {
                 }
                 paths.extend(found);
             } else {
+                check_regular_file(p).map_err(|cause| CaptureError::Io {
+                    path: p.clone(),
+                    cause,
+                })?;
                 paths.push(p.clone());
             }
         }
@@ -160,6 +224,8 @@ impl Stills {
             paths,
             next: 0,
             looped,
+            unreadable_in_pass: 0,
+            empty_passes: 0,
         })
     }
 }
@@ -171,11 +237,26 @@ impl FrameSource for Stills {
                 return Ok(None);
             }
             self.next = 0;
+            // A loop over files that all fail (unreadable, or gone) must not spin: wait
+            // 0.1 s doubling to 5 s between such passes.
+            if self.unreadable_in_pass == self.paths.len() {
+                let wait = 100u64 << self.empty_passes.min(6);
+                std::thread::sleep(std::time::Duration::from_millis(wait.min(5_000)));
+                self.empty_passes += 1;
+            } else {
+                self.empty_passes = 0;
+            }
+            self.unreadable_in_pass = 0;
         }
         let path = &self.paths[self.next];
         self.next += 1;
-        let image = load_image(path)?;
-        Ok(Some(Frame::now(path.display().to_string(), image)))
+        match load_image(path) {
+            Ok(image) => Ok(Some(Frame::now(path.display().to_string(), image))),
+            Err(e) => {
+                self.unreadable_in_pass += 1;
+                Err(e)
+            }
+        }
     }
 
     fn describe(&self) -> String {

@@ -15,6 +15,9 @@ pub struct SourceOptions {
     pub pixel_format: Option<String>,
     /// Read image files or folders over and over.
     pub looped: bool,
+    /// Treat a pipe or an MJPEG file as live, like a camera (drop the oldest frames
+    /// when inference is behind) rather than read it at inference's pace.
+    pub live: bool,
 }
 
 /// The source `src` names.
@@ -23,7 +26,7 @@ pub fn open(src: &str, opts: &SourceOptions) -> Result<Box<dyn FrameSource>, Cap
         return Ok(Box::new(MjpegStream::new(
             "stdin",
             Box::new(std::io::stdin()),
-            true,
+            opts.live,
         )));
     }
     let path = PathBuf::from(src);
@@ -54,7 +57,7 @@ pub fn open(src: &str, opts: &SourceOptions) -> Result<Box<dyn FrameSource>, Cap
             path: path.clone(),
             cause,
         })?;
-        return Ok(Box::new(MjpegStream::new(src, Box::new(file), false)));
+        return Ok(Box::new(MjpegStream::new(src, Box::new(file), opts.live)));
     }
     if !path.exists() {
         return Err(CaptureError::Fatal {

@@ -70,7 +70,9 @@ impl Tracker {
             self.lose();
             return false;
         }
-        let side = (used.w.max(used.h) * s / self.s_mean).clamp(MIN_SIDE, width.min(height) as f64);
+        // A frame smaller than the minimum box: the whole of its short side.
+        let largest = width.min(height) as f64;
+        let side = (used.w.max(used.h) * s / self.s_mean).clamp(MIN_SIDE.min(largest), largest);
         let target = square_inside(cx, cy, side, width, height);
         let a = self.smoothing.clamp(0.0, 1.0);
         let next = match self.current {
@@ -190,5 +192,18 @@ mod tests {
         t.update(&b, [0.9, 0.0, 0.0], 0.5, 1000, 1000);
         // The next frame is smaller (the camera changed resolution).
         assert!(!t.next_box(320, 240).1);
+    }
+
+    #[test]
+    fn frames_smaller_than_the_minimum_box_do_not_panic() {
+        for (w, h) in [(20, 20), (16, 40), (1, 1), (31, 500)] {
+            let mut t = Tracker::new(0.9);
+            let (b, _) = t.next_box(w, h);
+            t.update(&b, [0.9, 0.1, -0.1], 0.5, w, h);
+            let (b, _) = t.next_box(w, h);
+            assert!(b.check_inside(w, h).is_ok(), "{w}x{h}: {b:?}");
+            t.update(&b, [0.5, 0.0, 0.0], 0.5, w, h);
+            assert!(t.next_box(w, h).0.check_inside(w, h).is_ok());
+        }
     }
 }

@@ -13,6 +13,9 @@ use super::ModelError;
 /// The only manifest layout this engine reads.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// The most working memory a bundle may need per frame (`Manifest::memory_estimate`).
+pub const MAX_MEMORY_BYTES: u64 = 8 << 30;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
@@ -171,6 +174,21 @@ impl Manifest {
         ]
     }
 
+    /// Bytes of working memory one frame needs, estimated before anything is allocated:
+    /// the field's per-sample activations (encodings, two hidden layers alive at once,
+    /// features, density, all f32) dominate; the encoder's input and feature maps and the
+    /// head's are bounded by the input size and widths. `inspect` prints it.
+    pub fn memory_estimate(&self) -> u64 {
+        let f = &self.field;
+        let per_sample =
+            (f.point_enc_dim() + 3 + f.dir_enc_dim() + 3 + 2 * f.hidden + f.feature_dim + 1) as u64;
+        let field = 4 * f.num_samples() as u64 * per_sample;
+        let side = self.input.size as u64;
+        let encoder = 4 * side * side * (3 + 2 * self.encoder.width.max(64) as u64);
+        let head = 4 * f.rays() as u64 * (f.feature_dim + 2 * self.head.conv_channels) as u64;
+        field + encoder + head
+    }
+
     pub fn is_random(&self) -> bool {
         self.weights.starts_with("random")
     }
@@ -203,6 +221,59 @@ impl Manifest {
         for (name, v) in positive {
             if v == 0 {
                 return Err((name, "must be at least 1".into()));
+            }
+        }
+        // Stated upper limits (docs/BUNDLE.md): a manifest must not make the engine
+        // allocate without bound, or overflow a size computation.
+        let at_most: [(&'static str, usize, usize); 16] = [
+            ("input.size", self.input.size, 4096),
+            ("encoder.latent_dim", self.encoder.latent_dim, 1 << 16),
+            ("encoder.width", self.encoder.width, 1 << 16),
+            ("field.height", self.field.height, 1024),
+            ("field.width", self.field.width, 1024),
+            ("field.samples", self.field.samples, 4096),
+            ("field.point_freqs", self.field.point_freqs, 32),
+            ("field.dir_freqs", self.field.dir_freqs, 32),
+            ("field.hidden", self.field.hidden, 1 << 16),
+            ("field.layers", self.field.layers, 1024),
+            ("field.feature_dim", self.field.feature_dim, 1 << 16),
+            ("head.conv_channels", self.head.conv_channels, 1 << 16),
+            ("head.hidden", self.head.hidden, 1 << 16),
+            ("head.iterations", self.head.iterations, 100),
+            ("head.joints", self.head.joints, 1024),
+            ("head.betas", self.head.betas, 4096),
+        ];
+        for (name, v, max) in at_most {
+            if v > max {
+                return Err((name, format!("is {v}, at most {max}")));
+            }
+        }
+        if self.encoder.blocks.len() > 64 || self.encoder.blocks.iter().any(|&b| b > 1024) {
+            return Err((
+                "encoder.blocks",
+                "at most 64 stages of at most 1024 blocks".into(),
+            ));
+        }
+        let need = self.memory_estimate();
+        if need > MAX_MEMORY_BYTES {
+            return Err((
+                "field",
+                format!(
+                    "{} rays x {} samples would need about {} MiB of activations, over the \
+                     limit of {} MiB",
+                    self.field.rays(),
+                    self.field.samples,
+                    need >> 20,
+                    MAX_MEMORY_BYTES >> 20
+                ),
+            ));
+        }
+        for (name, v) in [
+            ("input.mean", self.input.mean),
+            ("input.std", self.input.std),
+        ] {
+            if let Some(x) = v.iter().find(|x| !x.is_finite()) {
+                return Err((name, format!("{x} is not a finite number")));
             }
         }
         let f = &self.field;

@@ -14,7 +14,9 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 pub use graph::{count_macs, tensor, Dim, Graph, GraphInfo, TensorInfo, FREE_DIM};
-pub use manifest::{EncoderSpec, FieldSpec, HeadSpec, InputSpec, Manifest, Precision};
+pub use manifest::{
+    EncoderSpec, FieldSpec, HeadSpec, InputSpec, Manifest, Precision, MAX_MEMORY_BYTES,
+};
 
 pub const MANIFEST_FILE: &str = "imphmr.toml";
 
@@ -170,6 +172,19 @@ impl Bundle {
                     path: mean_path,
                     field: name.into(),
                     msg: format!("has {got} values, the manifest implies {want}"),
+                });
+            }
+        }
+        for (name, values) in [
+            ("pose6d", &mean.pose6d),
+            ("betas", &mean.betas),
+            ("cam", &mean.cam),
+        ] {
+            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                return Err(ModelError::Manifest {
+                    path: mean_path,
+                    field: name.into(),
+                    msg: format!("value {i} is {}, not a finite number", values[i]),
                 });
             }
         }

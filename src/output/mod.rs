@@ -13,6 +13,8 @@ pub use overlay::OverlaySink;
 use std::io::Write;
 use std::net::{ToSocketAddrs, UdpSocket};
 
+use crate::body::BodyResult;
+
 /// A destination for outcomes.
 pub trait Sink: Send {
     /// For logs and errors: "udp 127.0.0.1:9000", "serial /dev/ttyTHS0 @ 921600".
@@ -114,15 +116,25 @@ impl Sink for SerialSink {
 }
 
 /// JSON lines to a file or stdout, the same fields as the packet for humans.
+///
+/// Each record is written whole or, when a write fails part way, the next record
+/// first ends the broken line: half a record is never glued to the next one.
 pub struct JsonlSink {
     out: Box<dyn Write + Send>,
     name: String,
     extras: json::Extras,
+    /// A write failed part way through a record: the line is open.
+    mid_line: bool,
 }
 
 impl JsonlSink {
     pub fn new(out: Box<dyn Write + Send>, name: String, extras: json::Extras) -> JsonlSink {
-        JsonlSink { out, name, extras }
+        JsonlSink {
+            out,
+            name,
+            extras,
+            mid_line: false,
+        }
     }
 }
 
@@ -139,10 +151,64 @@ impl Sink for JsonlSink {
             map.insert("latency_us".into(), p.latency_us.into());
             map.insert("flags".into(), p.flags.into());
         }
-        writeln!(self.out, "{v}")?;
+        let mut line = Vec::with_capacity(4096);
+        if self.mid_line {
+            line.push(b'\n');
+        }
+        line.extend(v.to_string().into_bytes());
+        line.push(b'\n');
+        let mut done = 0;
+        while done < line.len() {
+            match self.out.write(&line[done..]) {
+                Ok(0) => {
+                    self.mid_line = done > 0 || self.mid_line;
+                    return Err(std::io::ErrorKind::WriteZero.into());
+                }
+                Ok(n) => {
+                    done += n;
+                    self.mid_line = line[done - 1] != b'\n';
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
         self.out.flush()
     }
     fn flush(&mut self) -> std::io::Result<()> {
         self.out.flush()
+    }
+}
+
+/// Refuse a result holding NaN or infinity (θ, β, camera, translation, joints,
+/// ambiguity): it must never be sent as if valid. The error names the first part found.
+pub fn check_finite(body: &BodyResult) -> Result<(), String> {
+    let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
+    let pose = body.pose();
+    let parts: [(&str, bool); 6] = [
+        ("theta", pose.axis_angle.iter().all(|a| finite(a))),
+        ("betas", finite(&pose.betas)),
+        ("camera", finite(&pose.cam)),
+        (
+            "translation",
+            pose.translation.iter().all(|x| x.is_finite()),
+        ),
+        (
+            "joints",
+            body.joints
+                .as_ref()
+                .is_none_or(|js| js.iter().all(|j| finite(j))),
+        ),
+        (
+            "ambiguity",
+            body.views
+                .as_ref()
+                .is_none_or(|v| v.ambiguity.pose_rad.is_finite()),
+        ),
+    ];
+    match parts.iter().find(|(_, ok)| !ok) {
+        Some((name, _)) => Err(format!(
+            "the network's {name} is not finite (NaN or infinity): not sent"
+        )),
+        None => Ok(()),
     }
 }

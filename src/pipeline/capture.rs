@@ -21,6 +21,12 @@ pub(crate) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(100u64.saturating_mul(1 << attempt.min(6)).min(5_000))
 }
 
+/// Whether to log the `n`th (from 1) repeat of a warning: the first three, then at
+/// powers of two, so a source that fails on every frame cannot flood the log.
+pub fn worth_logging(n: u64) -> bool {
+    n <= 3 || n.is_power_of_two()
+}
+
 /// Read frames into `q` until the source ends, `limit` frames are read or `stop` is
 /// raised; the queue is closed on the way out (also on a panic).
 pub fn capture_loop(
@@ -72,8 +78,16 @@ pub fn capture_loop(
                 }
             }
             Err(e) => {
-                c.bad_frames.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!("skipping a frame: {e}");
+                // An unreadable frame consumes its sequence number (a gap in the
+                // packets) and counts towards --frames.
+                index += 1;
+                let n = c.bad_frames.fetch_add(1, Ordering::Relaxed) + 1;
+                if worth_logging(n) {
+                    tracing::warn!(
+                        "skipping an unreadable frame: {e} ({n} unreadable so far; \
+                         repeats are logged at powers of two)"
+                    );
+                }
             }
         }
     }

@@ -20,6 +20,16 @@ pub struct Counters {
     pub fatal: AtomicBool,
 }
 
+/// What one output took.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct OutputCount {
+    pub name: String,
+    pub sent: u64,
+    pub errors: u64,
+    /// The output went away for good (EPIPE: its reader is gone); nothing more was sent.
+    pub closed: bool,
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Summary {
     pub captured: u64,
@@ -32,6 +42,8 @@ pub struct Summary {
     pub dropped_before_output: u64,
     pub sent: u64,
     pub send_errors: u64,
+    /// Per output: its name, the packets it took and its errors (what reached each sink).
+    pub outputs: Vec<OutputCount>,
     pub reconnects: u64,
     /// The source failed for good and the run stopped early (the error was logged).
     pub source_failed: bool,
@@ -62,7 +74,20 @@ impl Summary {
             self.reconnects,
             self.seconds,
             self.latency.table()
-        ) + if self.source_failed {
+        ) + &self
+            .outputs
+            .iter()
+            .map(|o| {
+                format!(
+                    "output {}: sent {}, errors {}{}\n",
+                    o.name,
+                    o.sent,
+                    o.errors,
+                    if o.closed { ", closed by its reader" } else { "" }
+                )
+            })
+            .collect::<String>()
+            + if self.source_failed {
             "stopped early: the source failed for good (the error is logged above)\n"
         } else {
             ""

@@ -13,7 +13,7 @@ pub mod stats;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::capture::FrameSource;
 use crate::engine::Engine;
@@ -23,7 +23,8 @@ use capture::Captured;
 use process::FrameProcessor;
 use stats::LatencyStats;
 
-pub use counters::{Counters, Summary};
+pub use capture::worth_logging;
+pub use counters::{Counters, OutputCount, Summary};
 pub use options::RunOptions;
 
 /// Run until the source ends, `frames` are captured, or `stop` is raised (Ctrl-C);
@@ -51,10 +52,10 @@ pub fn run(
             .expect("spawn capture thread")
     };
     let output = {
-        let (q, c) = (out_q.clone(), counters.clone());
+        let (q, c, stop) = (out_q.clone(), counters.clone(), stop.clone());
         std::thread::Builder::new()
             .name("output".into())
-            .spawn(move || output::output_loop(sinks, &q, &c))
+            .spawn(move || output::output_loop(sinks, &q, &c, &stop))
             .expect("spawn output thread")
     };
 
@@ -62,7 +63,20 @@ pub fn run(
     let mut processor = FrameProcessor::new(&engine, &opts, started);
     let mut latency = LatencyStats::default();
     let mut last_stats = Instant::now();
-    while let Some(captured) = frames_q.pop_until_closed() {
+    loop {
+        // A blocking source (an idle pipe, a camera that stopped sending) may hold the
+        // capture thread in a read: a stop request is seen here, not only there.
+        let captured = match frames_q.pop(Duration::from_millis(50)) {
+            Some(item) => item,
+            // Closed: one may have come in between (pop_until_closed's rule).
+            None if frames_q.is_closed() => match frames_q.pop(Duration::ZERO) {
+                Some(item) => item,
+                None => break,
+            },
+            // Stopped with nothing waiting: done, whatever the source is doing.
+            None if stop.load(Ordering::Relaxed) => break,
+            None => continue,
+        };
         let origin = captured.frame.origin.clone();
         let captured_at = captured.frame.captured;
         match processor.process(&engine, captured) {
@@ -101,8 +115,17 @@ pub fn run(
         }
     }
     out_q.close();
-    let _ = capture.join();
-    let _ = output.join();
+    frames_q.close();
+    // The capture thread may be blocked in a read that never returns (an idle pipe):
+    // give it a moment, then leave it behind; the process ends after the summary.
+    let waited = Instant::now();
+    while !capture.is_finished() && waited.elapsed() < Duration::from_millis(200) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    if capture.is_finished() {
+        let _ = capture.join();
+    }
+    let outputs = output.join().unwrap_or_default();
     let c = &counters;
     Summary {
         captured: c.captured.load(Ordering::Relaxed),
@@ -113,6 +136,7 @@ pub fn run(
         dropped_before_output: out_q.dropped(),
         sent: c.sent.load(Ordering::Relaxed),
         send_errors: c.send_errors.load(Ordering::Relaxed),
+        outputs,
         reconnects: c.reconnects.load(Ordering::Relaxed),
         source_failed: c.fatal.load(Ordering::Relaxed),
         seconds: started.elapsed().as_secs_f64(),
@@ -125,7 +149,6 @@ mod tests {
     use super::*;
     use crate::body::camera::CameraSetting;
     use crate::capture::Frame;
-    use std::time::Duration;
 
     /// A camera that refuses to open: the run must stop, not retry forever.
     struct Denied;

@@ -16,7 +16,7 @@ use crate::crop::track::Tracker;
 use crate::crop::{BoxError, PersonBox};
 use crate::engine::{Engine, NetworkOutput};
 use crate::model::ModelError;
-use crate::output::Outcome;
+use crate::output::{check_finite, Outcome};
 
 /// Why a frame has no outcome.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +27,9 @@ pub enum FrameError {
     Model(#[from] ModelError),
     #[error(transparent)]
     Body(#[from] BodyError),
+    /// NaN or infinity in the result (`output::check_finite`): never sent.
+    #[error("{0}")]
+    NotFinite(String),
 }
 
 /// One still image through the network and the body stage, nothing tracked or
@@ -111,6 +114,7 @@ impl FrameProcessor {
             bx.check_inside(w, h)?;
             let net = engine.infer_views(&frame.image, &bx, &self.views)?;
             let body = self.follow(&net, &bx, (w, h), t.as_secs_f64())?;
+            check_finite(&body).map_err(FrameError::NotFinite)?;
             Ok((net, body))
         })();
         let (network, body) = result.inspect_err(|_| self.reset())?;
