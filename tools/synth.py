@@ -232,11 +232,15 @@ def occluders(rng: np.random.Generator, size: int, box, photos) -> tuple[np.ndar
 
 def person_box(mask: np.ndarray, size: int):
     """SPIN's box: the silhouette's bounding square enlarged 1.2×, kept inside the frame."""
+    return person_box_in(mask, size, size)
+
+
+def person_box_in(mask: np.ndarray, width: int, height: int):
     ys, xs = np.nonzero(mask)
     cx, cy = (xs.min() + xs.max() + 1) / 2, (ys.min() + ys.max() + 1) / 2
-    side = min(1.2 * max(xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min()), size)
-    x = float(np.clip(cx - side / 2, 0, size - side))
-    y = float(np.clip(cy - side / 2, 0, size - side))
+    side = min(1.2 * max(xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min()), width, height)
+    x = float(np.clip(cx - side / 2, 0, width - side))
+    y = float(np.clip(cy - side / 2, 0, height - side))
     return [round(x, 2), round(y, 2), round(float(side), 2), round(float(side), 2)]
 
 
@@ -343,12 +347,15 @@ def render_one(body, rng, size, photos, occ_rate, views, want=None):
 
 
 def render_clip(body, frames: int, size: int, seed: int, photos) -> tuple[list[bytes], list[dict]]:
-    """A figure walking across the frame while turning: one shape, clothes, light and
-    background; the walking keyframe and its mirror blended by a sine of the gait phase."""
+    """A figure walking across a landscape frame (1.75·size × size) while turning: one
+    shape, clothes, light and background; the walking keyframe and its mirror blended by a
+    sine of the gait phase. Wide enough that the centre square loses the figure at both
+    ends, so `--track` has something to do."""
     rng = np.random.default_rng(seed)
+    width, height = int(size * 1.75) // 2 * 2, size
     betas = np.clip(rng.normal(size=body.betas) * 0.7, -2, 2)
     albedo = part_colours(body, rng)
-    bg = background(rng, size, photos)
+    bg = background(rng, width, photos)[:height]
     walk = KEYFRAMES["walking"][0]
     mirror = walk.copy()
     for name in SMPL_JOINTS:
@@ -356,7 +363,7 @@ def render_clip(body, frames: int, size: int, seed: int, photos) -> tuple[list[b
             li, ri = J[name], J["right_" + name[5:]]
             mirror[ri], mirror[li] = walk[li] * (1, -1, -1), walk[ri] * (1, -1, -1)
     f = 500.0 * size / 256
-    k = np.array([[f, 0, size / 2], [0, f, size / 2], [0, 0, 1]])
+    k = np.array([[f, 0, width / 2], [0, f, height / 2], [0, 0, 1]])
     light = np.array([0.3, -0.4, -1.0]) / np.linalg.norm([0.3, -0.4, -1.0])
     jpegs, labels = [], []
     for i in range(frames):
@@ -367,9 +374,9 @@ def render_clip(body, frames: int, size: int, seed: int, photos) -> tuple[list[b
         rots = rodrigues(theta)
         rots[0] = root_orientation(np.radians(yaw), 0.0, 0.0)
         posed = body.forward(betas, rots)
-        t = np.array([-0.7 + 1.4 * u, 0.05 * np.sin(2 * np.pi * 5 * u), 5.0])
+        t = np.array([-1.4 + 2.8 * u, 0.05 * np.sin(2 * np.pi * 5 * u), 5.5])
         verts = posed["vertices"] + t
-        r = rasterize(verts, body.faces, k, size, size)
+        r = rasterize(verts, body.faces, k, width, height)
         normals = vertex_normals(verts, body.faces)
         fid, bary = r.face[r.mask], r.bary[r.mask]
         n = np.einsum("pk,pkc->pc", bary, normals[body.faces[fid]])
@@ -381,9 +388,10 @@ def render_clip(body, frames: int, size: int, seed: int, photos) -> tuple[list[b
         Image.fromarray((img * 255).round().astype(np.uint8)).save(buf, format="JPEG", quality=85)
         jpegs.append(buf.getvalue())
         joints3d = posed["joints"] + t
-        labels.append({"frame": i, "box": person_box(r.mask, size), "theta": axis_angle(rots).round(6).tolist(),
+        labels.append({"frame": i, "width": width, "height": height,
+                       "box": person_box_in(r.mask, width, height), "theta": axis_angle(rots).round(6).tolist(),
                        "betas": betas.round(6).tolist(), "translation": t.round(6).tolist(),
-                       "intrinsics": {"fx": f, "fy": f, "cx": size / 2, "cy": size / 2},
+                       "intrinsics": {"fx": f, "fy": f, "cx": width / 2, "cy": height / 2},
                        "joints2d": project(joints3d, k).round(3).tolist(), "yaw_deg": yaw})
     return jpegs, labels
 
@@ -411,7 +419,7 @@ def main() -> int:
                     help="balanced classes: --count each of unoccluded×{front,side,back} and occluded")
     ap.add_argument("--start", type=int, default=0, help="first index (to extend a folder)")
     ap.add_argument("--clip", type=int, default=0, metavar="FRAMES",
-                    help="instead: one figure walking across the frame, OUT.mjpeg + OUT.jsonl (labels per frame)")
+                    help="instead: one figure walking across a 1.75·size × size frame, OUT.mjpeg + OUT.jsonl (truth per frame)")
     args = ap.parse_args()
     if not 0 <= args.occluder_rate <= 1 or args.count < 0 or not 64 <= args.size <= 2048:
         ap.error("--occluder-rate must be in [0, 1], --count ≥ 0, --size in 64…2048")

@@ -68,8 +68,8 @@ class Sample(dict):
 
 
 class SynthData(torch.utils.data.Dataset):
-    def __init__(self, folder: Path, cfg: Config, augment: bool):
-        self.folder, self.cfg, self.augment = Path(folder), cfg, augment
+    def __init__(self, folder: Path, cfg: Config, augment: bool, jitter: float = 0.15):
+        self.folder, self.cfg, self.augment, self.jitter = Path(folder), cfg, augment, jitter
         self.rescan()
         if not self.files:
             raise SystemExit(f"{folder}: no labels (NAME.json) found; make some with tools/synth.py")
@@ -85,9 +85,10 @@ class SynthData(torch.utils.data.Dataset):
         lab = json.loads(self.files[i].read_text())
         rgb = np.asarray(Image.open(self.files[i].with_name(lab["image"])).convert("RGB"))
         x, y, w, h = lab["box"]
-        if self.augment:  # a little box jitter, as a detector would give
-            s = w * np.random.uniform(-0.08, 0.08)
-            x, y = x + w * np.random.uniform(-0.05, 0.05) - s / 2, y + h * np.random.uniform(-0.05, 0.05) - s / 2
+        if self.augment:  # box jitter, as a detector or `--track` gives: the camera learns the offsets
+            j = self.jitter
+            s = w * np.random.uniform(-j, j)
+            x, y = x + w * np.random.uniform(-j, j) - s / 2, y + h * np.random.uniform(-j, j) - s / 2
             w, h = w + s, h + s
         size = self.cfg.input.size
         img = geometry.crop_normalise(rgb, (x, y, w, h), size, self.cfg.input.mean, self.cfg.input.std)
@@ -332,16 +333,30 @@ def evaluate(tr: Trainer, joints_of, data, batch_size: int) -> dict:
 
 def mean_params_from_data(data: SynthData, limit: int = 2000) -> dict:
     """The regressor's starting point: per joint the rotation nearest the mean of the
-    training θ (root: upright facing the camera), β = 0, camera 0.9 centred."""
-    rs = []
+    training θ (root: upright facing the camera), β = 0, the camera at the median scale of
+    the training crops, centred."""
+    rs, scales = [], []
     for f in data.files[:limit]:
-        rs.append(rodrigues(np.asarray(json.loads(f.read_text())["theta"])))
+        lab = json.loads(f.read_text())
+        rs.append(rodrigues(np.asarray(lab["theta"])))
+        scales.append(weak_perspective_scale(lab))
     m = np.mean(rs, 0)
     u, _, vt = np.linalg.svd(m)
     mean = u @ vt
     mean[0] = np.diag([1.0, -1.0, -1.0])
     pose6d = mean[:, :, :2].reshape(-1)  # SPIN's 6D: the first two columns, row-major (3×2)
-    return {"pose6d": pose6d.tolist(), "betas": [0.0] * 10, "cam": [0.9, 0.0, 0.0]}
+    return {"pose6d": pose6d.tolist(), "betas": [0.0] * 10, "cam": [float(np.median(scales)), 0.0, 0.0]}
+
+
+def weak_perspective_scale(lab: dict) -> float:
+    """The s of SPIN's camera that best maps the label's root-aligned joints onto its 2D
+    keypoints in the crop's [−1, 1] (least squares): the framing the crops teach, which
+    `--track` keeps (src/crop/track.rs reads it from the mean parameters)."""
+    x, y, w, h = lab["box"]
+    kp = (np.asarray(lab["joints2d"]) - [x, y]) / [w, h] * 2 - 1
+    j = np.asarray(lab["joints3d"])[:, :2]
+    a, b = j - j.mean(0), kp - kp.mean(0)
+    return float((a * b).sum() / (a * a).sum())
 
 
 def main() -> int:
@@ -367,6 +382,12 @@ def main() -> int:
     ap.add_argument("--lpose", type=float, default=1.0, help="λpose")
     ap.add_argument("--lshape", type=float, default=0.001, help="λshape (SPIN's)")
     ap.add_argument("--lsilh", type=float, default=1.0, help="λsilh")
+    ap.add_argument("--box-jitter", type=float, default=0.15,
+                    help="random shift (each axis) and size change of the person box, as a fraction of its side")
+    ap.add_argument("--mean-cam-scale", type=float, default=0,
+                    help="the regressor's starting camera scale (0: the median of the training crops'; "
+                         "on --resume, replaces the checkpoint's)")
+    ap.add_argument("--head-dropout", type=float, default=0.5, help="dropout in the regressor (SPIN's 0.5)")
     ap.add_argument("--joints3d-frame", choices=["body", "camera"], default="body",
                     help="3D joint terms under the truth's root orientation (body) or the predicted one (camera, SPIN's)")
     ap.add_argument("--no-imag", action="store_true", help="drop L_imag (ablation)")
@@ -394,7 +415,7 @@ def main() -> int:
             ap.error("--input-size must be a multiple of 32 in 64…1024")
         cfg.input.size = args.input_size
     cfg.name = args.name or f"{cfg.name}-anny"
-    sets = [SynthData(d, cfg, augment=True) for d in args.data]
+    sets = [SynthData(d, cfg, augment=True, jitter=args.box_jitter) for d in args.data]
     sets += [SpinNpzData(n, args.npz_images, cfg, augment=True) for n in args.npz]
     if not sets:
         ap.error("give --data and/or --npz")
@@ -407,10 +428,13 @@ def main() -> int:
     mean = state["mean_params"] if state else (
         mean_params_from_data(sets[0]) if isinstance(sets[0], SynthData) else
         __import__("imphmr_ref.weights", fromlist=["x"]).default_mean_params(cfg))
+    if args.mean_cam_scale:
+        mean = dict(mean, cam=[args.mean_cam_scale, 0.0, 0.0])
     model = ImpHMR(cfg, mean)
     # SPIN's start: the regressor's decoders nearly zero, so the first answers are the mean.
     for layer in (model.head.decpose, model.head.decshape, model.head.deccam):
         torch.nn.init.xavier_uniform_(layer.weight, gain=0.01)
+    model.head.drop1.p = model.head.drop2.p = args.head_dropout
     tr = Trainer(model)
     joints_of = TorchJoints(args.body_model)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
@@ -422,8 +446,12 @@ def main() -> int:
             model = ImpHMR(cfg, mean)
             tr = Trainer(model)
             opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+        if args.mean_cam_scale:
+            state["model"]["mean_cam"] = torch.tensor([mean["cam"]])
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
+        for group in opt.param_groups:  # --lr applies to a resumed run too
+            group["lr"] = args.lr
         step = state["step"]
         print(f"resumed {ckpt_path} at step {step}", file=sys.stderr)
     eval_set = SynthData(args.eval_data, cfg, augment=False) if args.eval_data and args.eval_data.exists() else None
