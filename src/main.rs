@@ -35,15 +35,20 @@ use imphmr::{capture, Engine};
         from it for a viewing direction, and SMPL pose θ, shape β and a weak-perspective \
         camera are regressed from that map. Networks run under tract; rays, encoding and \
         rendering are Rust.\n\n\
-        The bundled model (models/small) has seeded random weights: its outputs are not a \
-        human pose. Export your own checkpoint with tools/export_bundle.py.",
+        The default model (models/trained) was trained by tools/train.py on synthetic people \
+        rendered from the open body model models/body/anny.body (give it with --body-model \
+        for joints): its θ are that model's joint rotations, and nothing is claimed for \
+        photographs yet (docs/ACCURACY.md). models/small has seeded random weights and \
+        exists for parity tests: its outputs are not a human pose. Export your own \
+        checkpoint with tools/export_bundle.py.",
     after_help = "Examples:\n  \
-        imphmr infer --model models/small models/samples/astronaut.png\n  \
-        imphmr infer --model models/small --box 0,70,200,400 --view-deg 90 models/samples/basketball1.png\n  \
-        imphmr inspect models/small\n  \
+        imphmr infer --body-model models/body/anny.body models/samples/synthetic/frame_0.jpg\n  \
+        imphmr infer --box 40,20,200,200 --view-deg 90 models/samples/synthetic/frame_1.jpg\n  \
+        imphmr eval --body-model models/body/anny.body --data models/heldout\n  \
+        imphmr inspect models/trained\n  \
         imphmr run --frames 10 --udp 127.0.0.1:9870\n  \
         imphmr run --source /dev/video0 --serial /dev/ttyTHS0 --baud 921600\n  \
-        imphmr run --source models/samples --body-model my_smpl.body --overlay-dir /tmp/overlay\n  \
+        imphmr run --source models/samples/walking.mjpeg --track --body-model models/body/anny.body --overlay-dir /tmp/overlay\n  \
         ffmpeg -i clip.mp4 -f mjpeg - | imphmr run --source - --jsonl out.jsonl"
 )]
 struct Cli {
@@ -106,7 +111,7 @@ mod limits {
 #[derive(Args)]
 struct NetArgs {
     /// Bundle directory (holding imphmr.toml)
-    #[arg(long, short, value_name = "DIR", default_value = "models/small")]
+    #[arg(long, short, value_name = "DIR", default_value = "models/trained")]
     model: PathBuf,
     /// Render the feature field from this yaw, degrees about the body's vertical axis
     /// (0: the input view)

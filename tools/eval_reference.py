@@ -11,6 +11,11 @@ turns θ, β into joints and vertices with tools/body_model.py, computes MPJPE, 
 PVE (mm, SPIN's protocol, as docs/DATASET.md defines them) and prints, per subset, the
 reference's means beside the engine's and the largest per-image difference. Exit 1 when
 any image differs by more than --tol mm (default 0.1).
+
+JPEG decoders differ by a level or two per pixel (Pillow's libjpeg-turbo here, the `image`
+crate's in the engine), which moves answers by about a tenth of a millimetre: to compare
+the networks on identical pixels, `--to-png DIR` first writes the set as PNG (decoded by
+Pillow) with its labels, for `imphmr eval --data DIR` and this script to read alike.
 """
 from __future__ import annotations
 
@@ -44,12 +49,27 @@ def scores(body, rot_pred, beta_pred, rot_true, beta_true):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--checkpoint", type=Path, required=True, help="tools/train.py checkpoint")
+    ap.add_argument("--checkpoint", type=Path, help="tools/train.py checkpoint")
     ap.add_argument("--data", type=Path, default=HERE.parent / "models/heldout")
     ap.add_argument("--body-model", type=Path, default=HERE.parent / "models/body/anny.body")
-    ap.add_argument("--predictions", type=Path, required=True, help="imphmr eval --predictions output")
+    ap.add_argument("--predictions", type=Path, help="imphmr eval --predictions output")
     ap.add_argument("--tol", type=float, default=0.1, help="mm")
+    ap.add_argument("--to-png", type=Path, metavar="DIR", help="only write the set as PNG into DIR, then stop")
     args = ap.parse_args()
+    if args.to_png:
+        args.to_png.mkdir(parents=True, exist_ok=True)
+        for lab_path in sorted(args.data.glob("*.json")):
+            lab = json.loads(lab_path.read_text())
+            name = Path(lab["image"]).with_suffix(".png").name
+            Image.open(args.data / lab["image"]).convert("RGB").save(args.to_png / name)
+            lab["image"] = name
+            lab.pop("silhouette", None)
+            lab.pop("views_silhouette", None)
+            (args.to_png / lab_path.name).write_text(json.dumps(lab) + "\n")
+        print(f"wrote {args.to_png}")
+        return 0
+    if args.predictions is None or args.checkpoint is None:
+        ap.error("--checkpoint and --predictions are required (unless --to-png)")
     ck = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
     cfg = Config.from_dict(ck["config"])
     model = ImpHMR(cfg, ck["mean_params"])
@@ -70,7 +90,7 @@ def main() -> int:
         rgb = np.asarray(Image.open(args.data / name).convert("RGB"))
         x = geometry.crop_normalise(rgb, lab["box"], cfg.input.size, cfg.input.mean, cfg.input.std)
         out = model(torch.from_numpy(x)[None])
-        rot = out["rotmat"][0].numpy().astype(np.float64)
+        rot = out["rotmat"].numpy().reshape(-1, 3, 3).astype(np.float64)
         beta = out["betas"][0].numpy().astype(np.float64)
         from body_model import rodrigues
         ref = scores(body, rot, beta, rodrigues(np.asarray(lab["theta"])), np.asarray(lab["betas"]))

@@ -34,6 +34,7 @@ import argparse
 import json
 import math
 import random
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -392,6 +393,9 @@ def main() -> int:
                     help="3D joint terms under the truth's root orientation (body) or the predicted one (camera, SPIN's)")
     ap.add_argument("--no-imag", action="store_true", help="drop L_imag (ablation)")
     ap.add_argument("--no-cons", action="store_true", help="drop L_cons (ablation)")
+    ap.add_argument("--clip-grad", type=float, default=5.0, help="gradient norm limit")
+    ap.add_argument("--skip-factor", type=float, default=20.0,
+                    help="skip a step whose loss exceeds this many times the median of the last 200")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--log-every", type=int, default=20)
@@ -462,7 +466,8 @@ def main() -> int:
                     "mean_params": mean, "preset": args.preset, "config": cfg.to_dict(), "args": vars(args) | {"data": [str(d) for d in args.data],
                     "npz": [str(n) for n in args.npz], "out": str(args.out), "eval_data": str(args.eval_data),
                     "body_model": str(args.body_model), "npz_images": str(args.npz_images)},
-                    "trained_on": describe(args, sum(len(d) for d in sets))}, tmp)
+                    "trained_on": describe(args, sum(len(d) for d in sets)),
+                    "best_pa_mpjpe_mm": best}, tmp)
         tmp.replace(ckpt_path)
 
     def make_loader():
@@ -475,6 +480,8 @@ def main() -> int:
         return torch.utils.data.DataLoader(data, batch_size=args.batch, shuffle=True, drop_last=len(data) >= args.batch,
                                            num_workers=args.workers, collate_fn=collate)
     log = open(args.out / "log.jsonl", "a")
+    recent, skipped = [], 0
+    best = state.get("best_pa_mpjpe_mm", float("inf")) if state else float("inf")
     t0, seen, last = time.time(), 0, time.time()
     model.train()
     done = False
@@ -485,8 +492,19 @@ def main() -> int:
             total = sum(terms.values())
             if not torch.isfinite(total):
                 raise SystemExit(f"step {step}: loss is not finite ({ {k: float(v) for k, v in terms.items()} })")
+            # A step whose loss jumps far above the recent ones is skipped, and gradients
+            # are clipped: one diverged at step ~9800 (β grew, the body's depth crossed the
+            # camera, the 2D term reached 1e11) and took the run with it.
+            recent.append(float(total))
+            typical = float(np.median(recent[-200:]))
+            if len(recent) > 50 and float(total) > args.skip_factor * typical:
+                skipped += 1
+                print(f"step {step}: loss {float(total):.3g} > {args.skip_factor:g}× the recent median "
+                      f"{typical:.3g}, skipped ({skipped} so far)", file=sys.stderr, flush=True)
+                continue
             opt.zero_grad()
             total.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_grad)
             opt.step()
             step += 1
             seen += batch["image"].shape[0]
@@ -506,6 +524,10 @@ def main() -> int:
                 log.flush()
                 print(f"step {step} held-out: MPJPE {ev['mpjpe_mm']:.1f} mm, PA-MPJPE {ev['pa_mpjpe_mm']:.1f} mm",
                       file=sys.stderr, flush=True)
+                if ev["pa_mpjpe_mm"] < best:  # OUT/best.pt: the best held-out PA-MPJPE so far
+                    best = ev["pa_mpjpe_mm"]
+                    save()
+                    shutil.copyfile(ckpt_path, args.out / "best.pt")
             over_time = args.max_minutes and (time.time() - last) / 60 > args.max_minutes
             if step >= args.steps or over_time:
                 done = True

@@ -24,13 +24,14 @@ use super::{evaluate, label, report, Prediction, Predictor};
     folder is unusable.")]
 pub struct EvalArgs {
     /// Bundle directory (holding imphmr.toml)
-    #[arg(long, short, value_name = "DIR", default_value = "models/small")]
+    #[arg(long, short, value_name = "DIR", default_value = "models/trained")]
     pub model: PathBuf,
     /// The body model the labels were made with (docs/BODY.md format)
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", default_value = "models/body/anny.body")]
     pub body_model: PathBuf,
-    /// Folder of images and their labels (NAME.jpg or .png beside NAME.json)
-    #[arg(long, value_name = "DIR")]
+    /// Folder of images and their labels (NAME.jpg or .png beside NAME.json; the default
+    /// is the committed held-out set of synthetic people)
+    #[arg(long, value_name = "DIR", default_value = "models/heldout")]
     pub data: PathBuf,
     /// Also render the field from these yaws, degrees (the input view, 0, is always
     /// first): each image's ambiguity score, its mean per subset and its Spearman
