@@ -496,9 +496,15 @@ fn camera_translation_follows_focal_and_intrinsics() {
         num(&full["cam"], 0),
         num(&full["box"], 2).max(num(&full["box"], 3)),
     );
-    // CLIFF: z = 2 f / (b s); SPIN: z = 2 · 5000 / (224 s).
+    // CLIFF: z = 2 f / (b s); SPIN: z = 2 · 5000 / (S s), S the default bundle's crop side.
+    let manifest = std::fs::read_to_string(root().join("models/trained/imphmr.toml")).unwrap();
+    let crop: f64 = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("size = "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("[input] size");
     assert!((num(&full["cam_t"], 2) - 2000.0 / (b * s)).abs() < 1e-3);
-    assert!((num(&spin["cam_t"], 2) - 10000.0 / (224.0 * s)).abs() < 1e-3);
+    assert!((num(&spin["cam_t"], 2) - 10000.0 / (crop * s)).abs() < 1e-3);
 
     let dir = tempfile::tempdir().unwrap();
     let k = dir.path().join("k.json");
