@@ -30,7 +30,7 @@ from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from body_model import read_body  # noqa: E402
+from body_model import read_body, rodrigues  # noqa: E402
 from imphmr_ref import ImpHMR, geometry, weights  # noqa: E402
 from imphmr_ref.config import Config  # noqa: E402
 from train import procrustes  # noqa: E402
@@ -92,7 +92,6 @@ def main() -> int:
         out = model(torch.from_numpy(x)[None])
         rot = out["rotmat"].numpy().reshape(-1, 3, 3).astype(np.float64)
         beta = out["betas"][0].numpy().astype(np.float64)
-        from body_model import rodrigues
         ref = scores(body, rot, beta, rodrigues(np.asarray(lab["theta"])), np.asarray(lab["betas"]))
         e = engine[name]
         eng = (e["mpjpe"], e["pa_mpjpe"], e["pve"])
