@@ -272,6 +272,79 @@ fn a_signal_stops_a_looped_unreadable_folder_and_an_idle_stdin_within_a_second()
 }
 
 #[test]
+fn files_that_vanish_mid_run_are_counted_and_a_signal_still_stops_the_backed_off_loop() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = (0..2)
+        .map(|i| {
+            let to = tmp.path().join(format!("frame_{i}.jpg"));
+            let from = format!("models/samples/synthetic/frame_{i}.jpg");
+            std::fs::copy(root().join(from), &to).unwrap();
+            to
+        })
+        .collect();
+    let mut child = imphmr()
+        .args(["run", "--source", tmp.path().to_str().unwrap(), "--loop"])
+        .args(["--stats-every", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Count result lines as they come; start deleting once two frames were processed.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        let mut lines = 0u64;
+        let mut line = String::new();
+        while std::io::BufRead::read_line(&mut out, &mut line).unwrap_or(0) > 0 {
+            lines += 1;
+            line.clear();
+            let _ = tx.send(lines);
+        }
+        lines
+    });
+    while rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("no result in 120 s")
+        < 2
+    {}
+    for f in &files {
+        std::fs::remove_file(f).unwrap();
+    }
+    // Long enough for the empty passes' backoff to reach its 5 s step (0.1 s doubling).
+    std::thread::sleep(Duration::from_secs(8));
+    let sent = Instant::now();
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let o = wait_at_most(child, Duration::from_secs(20), "vanished files");
+    let took = sent.elapsed();
+    let processed = reader.join().unwrap();
+    let err = stderr(&o);
+    assert!(
+        took < Duration::from_millis(1500),
+        "stopped after {took:?}: {err}"
+    );
+    assert!(err.contains("frames: captured"), "no summary: {err}");
+    // The vanished files are named, counted and back off: a handful of passes, not a
+    // spin (which would count thousands), and the log is rate-limited.
+    let unreadable = count(&err, ", unreadable");
+    assert!(
+        (2..=40).contains(&unreadable),
+        "{unreadable} unreadable: {err}"
+    );
+    assert!(
+        err.contains("frame_0.jpg"),
+        "the vanished file is not named: {err}"
+    );
+    assert!(err.lines().count() < 25, "a log flood: {err}");
+    assert!(processed >= 2, "{processed} results");
+}
+
+#[test]
 fn tiny_frames_with_track_do_not_panic() {
     let tmp = tempfile::tempdir().unwrap();
     let img = image::RgbImage::from_pixel(20, 12, image::Rgb([90, 120, 30]));

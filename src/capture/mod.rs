@@ -10,7 +10,7 @@ mod open;
 pub mod v4l2;
 
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use image::RgbImage;
 
@@ -79,6 +79,12 @@ pub trait FrameSource: Send {
     /// inference instead, and lose nothing.
     fn is_live(&self) -> bool {
         false
+    }
+    /// How long to wait before the next read, if the source has nothing worth reading
+    /// yet (a looped folder whose every file failed on the last pass). The capture loop
+    /// does the waiting, so that a signal or `--frames` still stops the run at once.
+    fn pause(&mut self) -> Option<Duration> {
+        None
     }
     /// Try to reopen a source that reported a disconnect.
     fn reconnect(&mut self) -> Result<(), CaptureError> {
@@ -237,15 +243,6 @@ impl FrameSource for Stills {
                 return Ok(None);
             }
             self.next = 0;
-            // A loop over files that all fail (unreadable, or gone) must not spin: wait
-            // 0.1 s doubling to 5 s between such passes.
-            if self.unreadable_in_pass == self.paths.len() {
-                let wait = 100u64 << self.empty_passes.min(6);
-                std::thread::sleep(std::time::Duration::from_millis(wait.min(5_000)));
-                self.empty_passes += 1;
-            } else {
-                self.empty_passes = 0;
-            }
             self.unreadable_in_pass = 0;
         }
         let path = &self.paths[self.next];
@@ -257,6 +254,22 @@ impl FrameSource for Stills {
                 Err(e)
             }
         }
+    }
+
+    /// A loop over files that all fail (unreadable, or gone) must not spin: 0.1 s
+    /// doubling to 5 s between such passes, back to none once a file reads again.
+    fn pause(&mut self) -> Option<Duration> {
+        let wrapping = self.looped && self.next == self.paths.len();
+        if !wrapping {
+            return None;
+        }
+        if self.unreadable_in_pass < self.paths.len() {
+            self.empty_passes = 0;
+            return None;
+        }
+        let wait = Duration::from_millis((100u64 << self.empty_passes.min(6)).min(5_000));
+        self.empty_passes += 1;
+        Some(wait)
     }
 
     fn describe(&self) -> String {
@@ -288,5 +301,34 @@ impl FrameSource for Repeat {
 
     fn describe(&self) -> String {
         format!("{} repeated", self.origin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_looped_folder_pauses_only_after_a_pass_in_which_every_file_failed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let good = tmp.path().join("a.png");
+        RgbImage::new(4, 4).save(&good).unwrap();
+        let mut stills = Stills::new(&[tmp.path().to_path_buf()], true).unwrap();
+        let mut pauses = vec![];
+        for pass in 0..5 {
+            if pass == 1 {
+                std::fs::remove_file(&good).unwrap(); // vanishes mid-run
+            }
+            if pass == 4 {
+                RgbImage::new(4, 4).save(&good).unwrap(); // and comes back
+            }
+            pauses.push(stills.pause());
+            let read = stills.next_frame();
+            assert_eq!(read.is_ok(), pass == 0 || pass == 4, "pass {pass}");
+        }
+        let ms = |n| Some(Duration::from_millis(n));
+        // Before a pass that follows an all-failed pass: 0.1 s, doubling.
+        assert_eq!(pauses, [None, None, ms(100), ms(200), ms(400)]);
+        assert_eq!(stills.pause(), None, "a file read again: no pause");
     }
 }

@@ -21,6 +21,19 @@ pub(crate) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(100u64.saturating_mul(1 << attempt.min(6)).min(5_000))
 }
 
+/// Sleep `wait`, or less if `stop` is raised meanwhile: a signal must end a run within a
+/// second even while the source backs off (5 s at most).
+fn sleep_unless_stopped(wait: Duration, stop: &AtomicBool) {
+    let until = std::time::Instant::now() + wait;
+    while !stop.load(Ordering::Relaxed) {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
+}
+
 /// Whether to log the `n`th (from 1) repeat of a warning: the first three, then at
 /// powers of two, so a source that fails on every frame cannot flood the log.
 pub fn worth_logging(n: u64) -> bool {
@@ -41,6 +54,12 @@ pub fn capture_loop(
     let mut index = 0u64;
     let mut attempt = 0u32;
     while !stop.load(Ordering::Relaxed) && limit.is_none_or(|n| index < n) {
+        if let Some(wait) = source.pause() {
+            sleep_unless_stopped(wait, stop);
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+        }
         match source.next_frame() {
             Ok(Some(frame)) => {
                 attempt = 0;
@@ -62,7 +81,10 @@ pub fn capture_loop(
             Err(e) if e.is_disconnect() => {
                 let wait = backoff(attempt);
                 tracing::warn!("{e}; reconnecting in {:.1} s", wait.as_secs_f64());
-                std::thread::sleep(wait);
+                sleep_unless_stopped(wait, stop);
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
                 attempt += 1;
                 match source.reconnect() {
                     Ok(()) => {
@@ -96,6 +118,44 @@ pub fn capture_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A looped folder whose every file is gone: it asks for the longest pause, 5 s.
+    struct Vanished;
+
+    impl FrameSource for Vanished {
+        fn next_frame(&mut self) -> Result<Option<Frame>, crate::capture::CaptureError> {
+            Err(crate::capture::CaptureError::Io {
+                path: "gone.jpg".into(),
+                cause: std::io::ErrorKind::NotFound.into(),
+            })
+        }
+        fn describe(&self) -> String {
+            "vanished files".into()
+        }
+        fn pause(&mut self) -> Option<Duration> {
+            Some(Duration::from_secs(5))
+        }
+    }
+
+    #[test]
+    fn a_stop_ends_the_capture_loop_during_the_sources_pause() {
+        let q = Arc::new(LatestQueue::new(2));
+        let stop = Arc::new(AtomicBool::new(false));
+        let counters = Arc::new(Counters::default());
+        let (s, c) = (stop.clone(), counters.clone());
+        let started = std::time::Instant::now();
+        let capture = std::thread::spawn(move || capture_loop(Box::new(Vanished), q, &c, &s, None));
+        std::thread::sleep(Duration::from_millis(100));
+        stop.store(true, Ordering::Relaxed);
+        capture.join().unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        // It paused first: no file was tried, so none is counted unreadable.
+        assert_eq!(counters.bad_frames.load(Ordering::Relaxed), 0);
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {
