@@ -113,7 +113,7 @@ def main() -> None:
         mean = weights.default_mean_params(cfg)
     model = ImpHMR(cfg, mean)
     if args.checkpoint:
-        weights.load_checkpoint(model, str(args.checkpoint))
+        weights.load_checkpoint(model, str(args.checkpoint), trained)
         cfg.weights = (f"{trained['trained_on']} ({trained['step']} steps)" if trained
                        else f"checkpoint {args.checkpoint.name}")
     else:

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Tests of tools/train.py (needs the tools' venv: PyTorch): a few steps on a few images.
+"""Tests of tools/train.py (needs PyTorch: the tools' venv, or Debian's python3-torch 1.13
+as in CI): a few steps on a few images.
 
     .venv/bin/python tools/test_train.py
+    PYTHONPATH=target/ort /usr/bin/python3 tools/test_train.py   # what .ci/run does
 
 1. on 8 synthetic people (tools/synth.py, made here) and a tiny SPIN-style .npz made here
    from them: every loss term finite, the total falling over 30 steps on the same images;

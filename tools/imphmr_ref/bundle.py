@@ -4,6 +4,7 @@ mean_params.json, every file's sha256 in the manifest's [files] table."""
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import tomllib
 from pathlib import Path
@@ -65,7 +66,9 @@ def export(model: ImpHMR, mean_params: dict, out: Path) -> None:
     s = cfg.input.size
     n = cfg.num_samples
     z = torch.zeros(1, cfg.encoder.latent_dim)
-    common = dict(opset_version=OPSET, dynamo=False, do_constant_folding=True)
+    common = dict(opset_version=OPSET, do_constant_folding=True)
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+        common["dynamo"] = False  # torch ≥ 2.5: the TorchScript exporter, as before
     torch.onnx.export(
         model.encoder,
         (torch.zeros(1, 3, s, s),),

@@ -39,10 +39,13 @@ def map_key(key: str) -> str:
     return key
 
 
-def load_checkpoint(model: ImpHMR, path: str) -> None:
+def load_checkpoint(model: ImpHMR, path: str, obj: dict | None = None) -> None:
     """Load a state dict (optionally under 'state_dict' or 'model') into the reference,
-    strictly: every parameter must be found and have the right shape."""
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    strictly: every parameter must be found and have the right shape. `obj`: the file
+    already loaded (tools/train.py's checkpoints hold floats and the config, which the
+    weights-only unpickler of torch < 2 refuses)."""
+    if obj is None:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
     for wrapper in ("state_dict", "model"):
         if isinstance(obj, dict) and wrapper in obj and isinstance(obj[wrapper], dict):
             obj = obj[wrapper]
