@@ -38,6 +38,15 @@ fn wait_at_most(mut child: Child, limit: Duration, what: &str) -> Output {
     }
 }
 
+/// Send SIGTERM to `child`; when it was sent.
+fn terminate(child: &Child) -> Instant {
+    let sent = Instant::now();
+    let pid = child.id().to_string();
+    let kill = Command::new("kill").args(["-TERM", &pid]).status();
+    assert!(kill.unwrap().success());
+    sent
+}
+
 fn tail(s: &str) -> String {
     let lines: Vec<&str> = s.lines().collect();
     lines[lines.len().saturating_sub(15)..].join("\n")
@@ -243,13 +252,7 @@ fn a_signal_stops_a_looped_unreadable_folder_and_an_idle_stdin_within_a_second()
             seen.push(byte[0]);
         }
         std::thread::sleep(Duration::from_millis(500));
-        let sent = Instant::now();
-        let pid = child.id().to_string();
-        assert!(Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success());
+        let sent = terminate(&child);
         let reader = std::thread::spawn(move || {
             let mut rest = String::new();
             let _ = err.read_to_string(&mut rest);
@@ -313,13 +316,7 @@ fn files_that_vanish_mid_run_are_counted_and_a_signal_still_stops_the_backed_off
     }
     // Long enough for the empty passes' backoff to reach its 5 s step (0.1 s doubling).
     std::thread::sleep(Duration::from_secs(8));
-    let sent = Instant::now();
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    let sent = terminate(&child);
     let o = wait_at_most(child, Duration::from_secs(20), "vanished files");
     let took = sent.elapsed();
     let processed = reader.join().unwrap();
