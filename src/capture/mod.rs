@@ -95,6 +95,12 @@ pub trait FrameSource: Send {
     }
 }
 
+/// Backoff between attempts at a failing source (a camera's reconnects, a looped folder's
+/// all-failed passes): doubles from 100 ms up to 5 s.
+pub fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(100u64.saturating_mul(1 << attempt.min(6)).min(5_000))
+}
+
 /// The largest image file read into memory.
 pub const MAX_IMAGE_FILE_BYTES: u64 = 256 << 20;
 
@@ -267,9 +273,8 @@ impl FrameSource for Stills {
             self.empty_passes = 0;
             return None;
         }
-        let wait = Duration::from_millis((100u64 << self.empty_passes.min(6)).min(5_000));
         self.empty_passes += 1;
-        Some(wait)
+        Some(backoff(self.empty_passes - 1))
     }
 
     fn describe(&self) -> String {

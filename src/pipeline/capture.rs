@@ -3,10 +3,10 @@
 //! is reopened with backoff; a fatal error stops the run.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::counters::Counters;
-use crate::capture::{Frame, FrameSource};
+use crate::capture::{backoff, Frame, FrameSource};
 use crate::queue::{CloseOnDrop, LatestQueue};
 use std::sync::Arc;
 
@@ -16,17 +16,12 @@ pub struct Captured {
     pub frame: Frame,
 }
 
-/// Backoff between reconnect attempts: doubles from 100 ms up to 5 s.
-pub(crate) fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(100u64.saturating_mul(1 << attempt.min(6)).min(5_000))
-}
-
 /// Sleep `wait`, or less if `stop` is raised meanwhile: a signal must end a run within a
 /// second even while the source backs off (5 s at most).
 fn sleep_unless_stopped(wait: Duration, stop: &AtomicBool) {
-    let until = std::time::Instant::now() + wait;
+    let until = Instant::now() + wait;
     while !stop.load(Ordering::Relaxed) {
-        let left = until.saturating_duration_since(std::time::Instant::now());
+        let left = until.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return;
         }
@@ -143,7 +138,7 @@ mod tests {
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(Counters::default());
         let (s, c) = (stop.clone(), counters.clone());
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let capture = std::thread::spawn(move || capture_loop(Box::new(Vanished), q, &c, &s, None));
         std::thread::sleep(Duration::from_millis(100));
         stop.store(true, Ordering::Relaxed);
