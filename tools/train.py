@@ -154,6 +154,10 @@ class SpinNpzData(torch.utils.data.Dataset):
                 "has_views": torch.tensor(0.0)}
 
 
+def to_device(batch: dict, device) -> dict:
+    return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
+
 def collate(items):
     out = {}
     for k in items[0]:
@@ -206,7 +210,8 @@ class Trainer(torch.nn.Module):
     def view_inputs(self, deg: float):
         key = round(float(deg), 4)
         if key not in self.cache:
-            self.cache[key] = geometry.field_inputs(self.model.cfg.field, float(deg))
+            device = self.model.mean_cam.device
+            self.cache[key] = {k: v.to(device) for k, v in geometry.field_inputs(self.model.cfg.field, float(deg)).items()}
         return self.cache[key]
 
     def render(self, z, deg: float):
@@ -242,7 +247,7 @@ def project_crop(joints, cam, size: int):
 
 def bring_root(rotmats, from_deg, to_deg):
     """θ regressed for a camera at yaw `from_deg`, expressed for `to_deg`."""
-    r = torch.tensor(rot_y(to_deg) @ rot_y(from_deg).T, dtype=rotmats.dtype)
+    r = torch.tensor(rot_y(to_deg) @ rot_y(from_deg).T, dtype=rotmats.dtype, device=rotmats.device)
     out = rotmats.clone()
     out[:, 0] = r @ rotmats[:, 0]
     return out
@@ -318,10 +323,11 @@ def evaluate(tr: Trainer, joints_of, data, batch_size: int) -> dict:
     errs, pa = [], []
     loader = torch.utils.data.DataLoader(data, batch_size=batch_size, collate_fn=collate)
     for batch in loader:
+        batch = to_device(batch, tr.model.mean_cam.device)
         z = tr.model.encoder(batch["image"])
         rot, beta, _ = tr.head(z, *tr.render(z, 0.0))
-        pj = joints_of(rot, beta).numpy()
-        gj = joints_of(batch["rotmats"], batch["betas"]).numpy()
+        pj = joints_of(rot, beta).cpu().numpy()
+        gj = joints_of(batch["rotmats"], batch["betas"]).cpu().numpy()
         errs.append(np.linalg.norm(pj - gj, axis=-1).mean(1))
         pa.append(np.linalg.norm(procrustes(pj, gj) - gj, axis=-1).mean(1))
     tr.train()
@@ -398,9 +404,13 @@ def main() -> int:
                     help="skip a step whose loss exceeds this many times the median of the last 200")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--device", default="auto", help="auto (cuda when there is one, else cpu), cpu, cuda, cuda:N")
     ap.add_argument("--log-every", type=int, default=20)
     ap.add_argument("--eval-every", type=int, default=1000)
     ap.add_argument("--checkpoint-every", type=int, default=250)
+    ap.add_argument("--keep-every", type=int, default=0,
+                    help="also keep OUT/step-NNNNNN.pt (weights only, no optimiser) every N steps: "
+                         "runs compared at the same step (the ablation of docs/ACCURACY.md)")
     ap.add_argument("--max-minutes", type=float, default=0, help="stop (with a checkpoint) after this wall time")
     ap.add_argument("--resume", action="store_true")
     args = ap.parse_args()
@@ -408,6 +418,10 @@ def main() -> int:
         ap.error("--steps, --batch and --lr must be positive")
     if args.threads:
         torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
+                          else "cpu" if args.device == "auto" else args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        ap.error(f"--device {args.device}: this PyTorch sees no CUDA device")
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
@@ -426,7 +440,7 @@ def main() -> int:
     train = torch.utils.data.ConcatDataset(sets)
     args.out.mkdir(parents=True, exist_ok=True)
     ckpt_path = args.out / "last.pt"
-    state = torch.load(ckpt_path, weights_only=False) if args.resume and ckpt_path.exists() else None
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=False) if args.resume and ckpt_path.exists() else None
     if args.resume and state is None:
         print(f"note: {ckpt_path} not found, starting afresh", file=sys.stderr)
     mean = state["mean_params"] if state else (
@@ -453,22 +467,28 @@ def main() -> int:
         if args.mean_cam_scale:
             state["model"]["mean_cam"] = torch.tensor([mean["cam"]])
         model.load_state_dict(state["model"])
+        step = state["step"]
+        print(f"resumed {ckpt_path} at step {step}", file=sys.stderr)
+    model.to(device)
+    joints_of.to(device)
+    if state:  # after the move, so the optimiser's moments land on the device too
         opt.load_state_dict(state["optimizer"])
         for group in opt.param_groups:  # --lr applies to a resumed run too
             group["lr"] = args.lr
-        step = state["step"]
-        print(f"resumed {ckpt_path} at step {step}", file=sys.stderr)
+    print(f"training on {device}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
+          file=sys.stderr)
     eval_set = SynthData(args.eval_data, cfg, augment=False) if args.eval_data and args.eval_data.exists() else None
 
-    def save():
-        tmp = ckpt_path.with_suffix(".tmp")
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+    def save(path=ckpt_path, weights_only=False):
+        tmp = path.with_suffix(".tmp")
+        cpu = {k: v.detach().cpu() for k, v in model.state_dict().items()}  # loads anywhere
+        torch.save({"model": cpu, **({} if weights_only else {"optimizer": opt.state_dict()}), "step": step,
                     "mean_params": mean, "preset": args.preset, "config": cfg.to_dict(), "args": vars(args) | {"data": [str(d) for d in args.data],
                     "npz": [str(n) for n in args.npz], "out": str(args.out), "eval_data": str(args.eval_data),
                     "body_model": str(args.body_model), "npz_images": str(args.npz_images)},
                     "trained_on": describe(args, sum(len(d) for d in sets)),
                     "best_pa_mpjpe_mm": best}, tmp)
-        tmp.replace(ckpt_path)
+        tmp.replace(path)
 
     def make_loader():
         # Each epoch sees the synthetic folders as they are now, so training can start while
@@ -488,6 +508,7 @@ def main() -> int:
     while not done:
         loader = make_loader()
         for batch in loader:
+            batch = to_device(batch, device)
             terms, _ = losses(tr, joints_of, batch, args, imag=not args.no_imag, cons=not args.no_cons, views=views)
             total = sum(terms.values())
             if not torch.isfinite(total):
@@ -495,11 +516,12 @@ def main() -> int:
             # A step whose loss jumps far above the recent ones is skipped, and gradients
             # are clipped: one diverged at step ~9800 (β grew, the body's depth crossed the
             # camera, the 2D term reached 1e11) and took the run with it.
-            recent.append(float(total))
+            value = float(total.detach())
+            recent.append(value)
             typical = float(np.median(recent[-200:]))
-            if len(recent) > 50 and float(total) > args.skip_factor * typical:
+            if len(recent) > 50 and value > args.skip_factor * typical:
                 skipped += 1
-                print(f"step {step}: loss {float(total):.3g} > {args.skip_factor:g}× the recent median "
+                print(f"step {step}: loss {value:.3g} > {args.skip_factor:g}× the recent median "
                       f"{typical:.3g}, skipped ({skipped} so far)", file=sys.stderr, flush=True)
                 continue
             opt.zero_grad()
@@ -510,14 +532,16 @@ def main() -> int:
             seen += batch["image"].shape[0]
             if step % args.log_every == 0:
                 rate = seen / (time.time() - t0)
-                rec = {"step": step, "loss": float(total), **{k: float(v) for k, v in terms.items()},
+                rec = {"step": step, "loss": value, **{k: float(v) for k, v in terms.items()},
                        "samples_per_s": round(rate, 2)}
                 log.write(json.dumps(rec) + "\n")
                 log.flush()
-                print(f"step {step} loss {float(total):.4f} " + " ".join(f"{k} {float(v):.4f}" for k, v in terms.items())
+                print(f"step {step} loss {value:.4f} " + " ".join(f"{k} {float(v):.4f}" for k, v in terms.items())
                       + f" | {rate:.1f} samples/s", file=sys.stderr, flush=True)
             if step % args.checkpoint_every == 0:
                 save()
+            if args.keep_every and step % args.keep_every == 0:
+                save(args.out / f"step-{step:06d}.pt", weights_only=True)
             if eval_set is not None and step % args.eval_every == 0:
                 ev = evaluate(tr, joints_of, eval_set, args.batch)
                 log.write(json.dumps({"step": step, "eval": ev}) + "\n")
