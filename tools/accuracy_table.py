@@ -2,14 +2,18 @@
 """Markdown tables for docs/ACCURACY.md from `imphmr eval --json` reports (stdlib only).
 
     python3 tools/accuracy_table.py "mean pose=mean.json" "trained=trained.json" [--metric pa_mpjpe]
+    python3 tools/accuracy_table.py "L_reg=reg-s0.json,reg-s1.json,reg-s2.json" ...   # seeds
 
-One row per report, one column per subset (all, unoccluded, occluded, front, side, back),
-millimetres; with --metric all, MPJPE / PA-MPJPE / PVE in each cell.
+One row per label, one column per subset (all, unoccluded, occluded, front, side, back),
+millimetres; with --metric all, MPJPE / PA-MPJPE / PVE in each cell. A label with several
+reports (runs with different seeds) gets their mean, and PA-MPJPE the standard deviation
+across them (± sd).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -23,22 +27,27 @@ def main() -> int:
     args = ap.parse_args()
     rows = []
     for item in args.reports:
-        label, _, path = item.rpartition("=")
-        rep = json.loads(Path(path).read_text())
-        rows.append((label, {s["name"]: s for s in rep["subsets"]}))
+        label, _, paths = item.rpartition("=")
+        reps = [{s["name"]: s for s in json.loads(Path(p).read_text())["subsets"]} for p in paths.split(",")]
+        rows.append((label, {n: [r[n] for r in reps] for n in reps[0] if all(n in r for r in reps)}))
     names = [n for n in ORDER if any(n in r for _, r in rows)]
     print("| | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(names))
     for label, subsets in rows:
         cells = []
         for n in names:
-            s = subsets.get(n)
-            if s is None:
+            runs = subsets.get(n)
+            if runs is None:
                 cells.append("")
-            elif args.metric == "all":
-                cells.append(f"{s['mpjpe']:.0f} / {s['pa_mpjpe']:.1f} / {s['pve']:.0f}")
+                continue
+            mean = {k: statistics.mean(r[k] for r in runs) for k in ("mpjpe", "pa_mpjpe", "pve")}
+            pa = f"{mean['pa_mpjpe']:.1f}"
+            if len(runs) > 1:
+                pa += f" ± {statistics.stdev(r['pa_mpjpe'] for r in runs):.1f}"
+            if args.metric == "all":
+                cells.append(f"{mean['mpjpe']:.0f} / {pa} / {mean['pve']:.0f}")
             else:
-                cells.append(f"{s[args.metric]:.1f}")
+                cells.append(pa if args.metric == "pa_mpjpe" else f"{mean[args.metric]:.1f}")
         print(f"| {label} | " + " | ".join(cells) + " |")
     return 0
 
