@@ -10,7 +10,9 @@ as in CI): a few steps on a few images.
 2. --resume continues from the checkpoint's step;
 3. tools/export_bundle.py --checkpoint takes the checkpoint unchanged, and its manifest
    says what the model was trained on;
-4. a .npz missing SPIN's arrays is refused with the names.
+4. a .npz missing SPIN's arrays is refused with the names;
+5. --keep-every leaves weight-only snapshots that export_bundle.py takes (tools/ablation.sh);
+   where PyTorch sees no GPU, --device cuda is refused in one line.
 """
 from __future__ import annotations
 
@@ -58,7 +60,8 @@ def main() -> int:
         common = ["--data", synth, "--npz", tmp / "tiny.npz", "--npz-images", synth, "--eval-data", ho,
                   "--batch", "4", "--workers", "0", "--log-every", "1", "--eval-every", "15",
                   "--checkpoint-every", "10", "--lr", "1e-3", "--input-size", "64", "--threads", "1", "--box-jitter", "0"]
-        run(HERE / "train.py", *common, "--out", tmp / "run", "--steps", "30")
+        p = run(HERE / "train.py", *common, "--out", tmp / "run", "--steps", "30", "--keep-every", "15")
+        assert "training on cpu" in p.stderr or "training on cuda" in p.stderr, p.stderr[-500:]
         log = [json.loads(x) for x in (tmp / "run/log.jsonl").read_text().splitlines()]
         steps = [r for r in log if "loss" in r]
         assert len(steps) == 30, len(steps)
@@ -88,6 +91,19 @@ def main() -> int:
         assert "trained by tools/train.py" in manifest and "anny.body" in manifest, manifest[:600]
         assert "random" not in manifest.split("weights =", 1)[1].splitlines()[0], manifest
         print("ok export_bundle.py takes the checkpoint; the manifest says what it was trained on")
+
+        snaps = sorted(x.name for x in (tmp / "run").glob("step-*.pt"))
+        assert snaps == ["step-000015.pt", "step-000030.pt"], snaps
+        snap = torch.load(tmp / "run/step-000015.pt", weights_only=False)
+        assert snap["step"] == 15 and "optimizer" not in snap and "model" in snap, sorted(snap)
+        run(HERE / "export_bundle.py", "--checkpoint", tmp / "run/step-000015.pt", "--out", tmp / "snap-bundle")
+        assert (tmp / "snap-bundle/imphmr.toml").exists()
+        print("ok --keep-every keeps weight-only snapshots at 15 and 30; export_bundle.py takes one")
+        if not torch.cuda.is_available():
+            p = run(HERE / "train.py", *common, "--out", tmp / "gpu", "--steps", "1", "--device", "cuda", check=False)
+            err = p.stderr.strip().splitlines()
+            assert p.returncode == 2 and "--device cuda" in err[-1] and "no CUDA" in err[-1], p.stderr[-500:]
+            print(f"ok --device cuda without a GPU: {err[-1]}")
 
         np.savez(tmp / "bad.npz", imgname=np.array(["x.jpg"]), center=np.zeros((1, 2)))
         p = run(HERE / "train.py", "--npz", tmp / "bad.npz", "--out", tmp / "bad", "--steps", "1", check=False)
