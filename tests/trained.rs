@@ -71,9 +71,9 @@ fn per_image(extra: &[&str]) -> Vec<(f64, Vec<String>)> {
 }
 
 /// The trained model's PA-MPJPE is below the mean pose's by more than twice the standard
-/// error of the paired per-image differences on every subset but `occluded`, where it
-/// must be no worse (measured: 16.6 ± 2.7 mm better overall, 5.1 ± 5.2 on occluded;
-/// docs/ACCURACY.md; the accuracy goal itself is measured by `imphmr eval`, not here).
+/// error of the paired per-image differences on every subset, `occluded` included
+/// (measured: 39.4 ± 3.5 mm better overall, 23.8 ± 7.0 on occluded; docs/ACCURACY.md;
+/// the accuracy goal itself is measured by `imphmr eval`, not here).
 #[test]
 fn the_trained_model_beats_the_mean_pose_on_every_subset() {
     let trained = per_image(&[]);
@@ -92,18 +92,10 @@ fn the_trained_model_beats_the_mean_pose_on_every_subset() {
         eprintln!(
             "{subset:<11} mean pose − trained: {gain:+.1} mm PA-MPJPE (standard error {se:.1})"
         );
-        if subset == "occluded" {
-            assert!(
-                gain > -2.0 * se,
-                "{subset}: {:.1} mm worse (SE {se:.1})",
-                -gain
-            );
-        } else {
-            assert!(
-                gain > 2.0 * se,
-                "{subset}: only {gain:.1} mm better (SE {se:.1})"
-            );
-        }
+        assert!(
+            gain > 2.0 * se,
+            "{subset}: only {gain:.1} mm better (SE {se:.1})"
+        );
     }
 }
 
@@ -111,9 +103,10 @@ fn the_trained_model_beats_the_mean_pose_on_every_subset() {
 /// walking.jsonl): the figure's root crosses 250 pixels of the frame. The tracked box
 /// must move with it (correlation of the box centre with the root's x ≥ 0.8; the centre
 /// square would not move at all) and hold the root on at least 90 % of the frames.
-/// Measured with the bundled model: 39 of 40 frames, correlation 0.89; the box also
-/// shrinks by a few per cent a frame, because the model's camera scale barely responds
-/// to the framing yet (docs/ACCURACY.md).
+/// Measured with the bundled model: 40 of 40 frames, correlation 0.92. The box still
+/// shrinks, from 256 pixels to about 115 over the first 20 frames, then holds, while the
+/// truth's box is about 190: the model's camera scale does not yet follow the framing
+/// closely enough (docs/ACCURACY.md).
 #[test]
 fn track_keeps_the_walking_figure_in_its_box() {
     let truth: Vec<Value> = std::fs::read_to_string(root().join("models/samples/walking.jsonl"))

@@ -13,7 +13,8 @@ reference's means beside the engine's and the largest per-image difference. Exit
 any image differs by more than --tol mm (default 0.1).
 
 JPEG decoders differ by a level or two per pixel (Pillow's libjpeg-turbo here, the `image`
-crate's in the engine), which moves answers by about a tenth of a millimetre: to compare
+crate's in the engine), which moves answers by a few tenths of a millimetre and can flip a
+near-tied one (docs/ACCURACY.md): to compare
 the networks on identical pixels, `--to-png DIR` first writes the set as PNG (decoded by
 Pillow) with its labels, for `imphmr eval --data DIR` and this script to read alike.
 """
@@ -80,7 +81,7 @@ def main() -> int:
     for line in args.predictions.read_text().splitlines():
         rec = json.loads(line)
         engine[Path(rec["image"]).name] = rec
-    rows, worst = {}, 0.0
+    rows, diffs = {}, {}
     for lab_path in sorted(args.data.glob("*.json")):
         lab = json.loads(lab_path.read_text())
         name = lab["image"]
@@ -95,16 +96,19 @@ def main() -> int:
         ref = scores(body, rot, beta, rodrigues(np.asarray(lab["theta"])), np.asarray(lab["betas"]))
         e = engine[name]
         eng = (e["mpjpe"], e["pa_mpjpe"], e["pve"])
-        diff = max(abs(a - b) for a, b in zip(ref, eng))
-        worst = max(worst, diff)
+        diffs[name] = max(abs(a - b) for a, b in zip(ref, eng))
         for s in lab["subsets"] + ["all"]:
             rows.setdefault(s, []).append(ref + eng)
     print(f"{'subset':<11} {'n':>4}  {'MPJPE ref/engine':>18}  {'PA-MPJPE ref/engine':>20}  {'PVE ref/engine':>16}")
     for s, v in sorted(rows.items()):
         m = np.mean(v, 0)
         print(f"{s:<11} {len(v):>4}  {m[0]:8.2f} / {m[3]:7.2f}  {m[1]:9.2f} / {m[4]:8.2f}  {m[2]:7.2f} / {m[5]:6.2f}")
-    print(f"largest per-image difference, reference vs engine: {worst:.4f} mm (limit {args.tol})")
-    return 0 if worst <= args.tol else 1
+    worst = max(diffs.values())
+    over = sorted((n for n, d in diffs.items() if d > args.tol), key=lambda n: -diffs[n])
+    print(f"largest per-image difference, reference vs engine: {worst:.4f} mm (limit {args.tol}); "
+          f"median {np.median(list(diffs.values())):.4f} mm; {len(over)} of {len(diffs)} images over the limit"
+          + (": " + ", ".join(f"{n} {diffs[n]:.2f} mm" for n in over[:5]) if over else ""))
+    return 0 if not over else 1
 
 
 if __name__ == "__main__":

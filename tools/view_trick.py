@@ -8,7 +8,8 @@ truth of the body turned by −φ (the label's `views`). Reported per subset, in
 mm: the root's geodesic error at φ; the same for the canonical answer turned by hand,
 R_y(φ)·R̂_0 (what a network without the field's imagination would give); the MPJPE
 (root-aligned, orientation included) of the joints at φ against the turned truth; and
-the same for the canonical answer. Numbers measured through the Rust engine.
+the same for the canonical answer; and their differences, paired per image (rendered −
+turned, ± the standard error). Numbers measured through the Rust engine.
 """
 from __future__ import annotations
 
@@ -77,13 +78,21 @@ def main() -> int:
         for s in lab["subsets"] + ["all"]:
             rows.setdefault(s, []).append(rec)
     print(f"view φ = {args.view:g}°, model {args.model}: rendered at φ vs the canonical answer turned by R_y(φ)")
-    print(f"{'subset':<11} {'n':>4}  {'root err at φ':>13}  {'turned by hand':>14}  {'MPJPE at φ':>10}  {'turned by hand':>14}")
+    print(f"{'subset':<11} {'n':>4}  {'root err at φ':>13}  {'turned by hand':>14}  {'difference':>13}"
+          f"  {'MPJPE at φ':>10}  {'turned by hand':>14}  {'difference':>12}")
     table = {}
     for s, v in sorted(rows.items()):
-        m = np.mean(v, 0)
+        v = np.asarray(v)
+        m = v.mean(0)
+        # rendered − turned, paired per image, with its standard error
+        d = v[:, [0, 2]] - v[:, [1, 3]]
+        se = d.std(0, ddof=1) / np.sqrt(len(v)) if len(v) > 1 else np.zeros(2)
         table[s] = {"count": len(v), "root_deg_rendered": m[0], "root_deg_turned": m[1],
-                    "mpjpe_mm_rendered": m[2], "mpjpe_mm_turned": m[3]}
-        print(f"{s:<11} {len(v):>4}  {m[0]:12.1f}°  {m[1]:13.1f}°  {m[2]:9.1f}  {m[3]:13.1f}")
+                    "root_deg_difference": d[:, 0].mean(), "root_deg_difference_se": se[0],
+                    "mpjpe_mm_rendered": m[2], "mpjpe_mm_turned": m[3],
+                    "mpjpe_mm_difference": d[:, 1].mean(), "mpjpe_mm_difference_se": se[1]}
+        print(f"{s:<11} {len(v):>4}  {m[0]:12.1f}°  {m[1]:13.1f}°  {d[:, 0].mean():+6.1f} ± {se[0]:3.1f}°"
+              f"  {m[2]:10.1f}  {m[3]:14.1f}  {d[:, 1].mean():+6.1f} ± {se[1]:3.1f}")
     if args.json:
         args.json.write_text(json.dumps(table, indent=1) + "\n")
     return 0
