@@ -532,11 +532,11 @@ def main() -> int:
             seen += batch["image"].shape[0]
             if step % args.log_every == 0:
                 rate = seen / (time.time() - t0)
-                rec = {"step": step, "loss": value, **{k: float(v) for k, v in terms.items()},
+                rec = {"step": step, "loss": value, **{k: float(v.detach()) for k, v in terms.items()},
                        "samples_per_s": round(rate, 2)}
                 log.write(json.dumps(rec) + "\n")
                 log.flush()
-                print(f"step {step} loss {value:.4f} " + " ".join(f"{k} {float(v):.4f}" for k, v in terms.items())
+                print(f"step {step} loss {value:.4f} " + " ".join(f"{k} {float(v.detach()):.4f}" for k, v in terms.items())
                       + f" | {rate:.1f} samples/s", file=sys.stderr, flush=True)
             if step % args.checkpoint_every == 0:
                 save()
