@@ -525,6 +525,7 @@ fn camera_translation_follows_focal_and_intrinsics() {
 
 #[test]
 fn views_print_every_view_brought_back_and_an_ambiguity_score() {
+    use imphmr::body::consistency::angle_between;
     use nalgebra::{Rotation3, Vector3};
     let img = sample("basketball2.png");
     let o = imphmr(&["infer", "--views", "0,90,180,270", &img]);
@@ -543,23 +544,22 @@ fn views_print_every_view_brought_back_and_an_ambiguity_score() {
     assert_eq!(views[0]["betas"], line["betas"]);
     // Each root is brought back by R_y(φ)ᵀ: check it from the printed numbers.
     let rot = |v: &Value| {
-        let a: Vec<f64> = v
+        let a: Vec<f32> = v
             .as_array()
             .unwrap()
             .iter()
-            .map(|x| x.as_f64().unwrap())
+            .map(|x| x.as_f64().unwrap() as f32)
             .collect();
         Rotation3::from_scaled_axis(Vector3::new(a[0], a[1], a[2]))
     };
     for v in views {
-        let phi = v["view_deg"].as_f64().unwrap();
+        let phi = v["view_deg"].as_f64().unwrap() as f32;
         let ry = Rotation3::from_axis_angle(&Vector3::y_axis(), phi.to_radians());
         let want = ry.inverse() * rot(&v["root_as_seen"]);
         let got = rot(&v["theta"][0]);
-        // The printed f32 axis-angles near π: a few 1e-4 rad of rounding. The cosine is
-        // clamped: for two equal rotations rounding can put it just above 1 (acos: NaN).
-        let cos = (((got.inverse() * want).matrix().trace() - 1.0) / 2.0).clamp(-1.0, 1.0);
-        let err = cos.acos();
+        // f32 axis-angle near π: a few 1e-4 rad of rounding. The engine's own geodesic
+        // angle: acos of the trace gave NaN (1 + ε) for two equal rotations.
+        let err = angle_between(got.matrix(), want.matrix());
         assert!(err < 2e-3, "φ = {phi}: {err}");
         assert!(v["deviation_rad"].as_f64().unwrap() >= 0.0);
     }
