@@ -207,11 +207,15 @@ class Trainer(torch.nn.Module):
         self.model = model
         self.cache = {}
 
+    @property
+    def device(self):
+        return self.model.mean_cam.device
+
     def view_inputs(self, deg: float):
         key = round(float(deg), 4)
         if key not in self.cache:
-            device = self.model.mean_cam.device
-            self.cache[key] = {k: v.to(device) for k, v in geometry.field_inputs(self.model.cfg.field, float(deg)).items()}
+            inputs = geometry.field_inputs(self.model.cfg.field, float(deg))
+            self.cache[key] = {k: v.to(self.device) for k, v in inputs.items()}
         return self.cache[key]
 
     def render(self, z, deg: float):
@@ -323,7 +327,7 @@ def evaluate(tr: Trainer, joints_of, data, batch_size: int) -> dict:
     errs, pa = [], []
     loader = torch.utils.data.DataLoader(data, batch_size=batch_size, collate_fn=collate)
     for batch in loader:
-        batch = to_device(batch, tr.model.mean_cam.device)
+        batch = to_device(batch, tr.device)
         z = tr.model.encoder(batch["image"])
         rot, beta, _ = tr.head(z, *tr.render(z, 0.0))
         pj = joints_of(rot, beta).cpu().numpy()
@@ -532,11 +536,10 @@ def main() -> int:
             seen += batch["image"].shape[0]
             if step % args.log_every == 0:
                 rate = seen / (time.time() - t0)
-                rec = {"step": step, "loss": value, **{k: float(v.detach()) for k, v in terms.items()},
-                       "samples_per_s": round(rate, 2)}
-                log.write(json.dumps(rec) + "\n")
+                parts = {k: float(v.detach()) for k, v in terms.items()}
+                log.write(json.dumps({"step": step, "loss": value, **parts, "samples_per_s": round(rate, 2)}) + "\n")
                 log.flush()
-                print(f"step {step} loss {value:.4f} " + " ".join(f"{k} {float(v.detach()):.4f}" for k, v in terms.items())
+                print(f"step {step} loss {value:.4f} " + " ".join(f"{k} {v:.4f}" for k, v in parts.items())
                       + f" | {rate:.1f} samples/s", file=sys.stderr, flush=True)
             if step % args.checkpoint_every == 0:
                 save()
