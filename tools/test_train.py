@@ -75,9 +75,12 @@ def main() -> int:
         last = np.mean([r["loss"] for r in steps[-5:]])
         assert last < 0.9 * first, (first, last)  # measured: 0.726 → 0.635 with ±15 % box jitter
         print(f"ok losses finite, falling: {first:.3f} → {last:.3f} over 30 steps; terms {sorted(terms)}")
-        evals = [r["eval"] for r in log if "eval" in r]
-        assert evals and all(np.isfinite(e["pa_mpjpe_mm"]) for e in evals), evals
-        print(f"ok held-out evaluation logged: {evals[-1]}")
+        evals = [r for r in log if "eval" in r]
+        assert evals and all(np.isfinite(e["eval"]["pa_mpjpe_mm"]) for e in evals), evals
+        # The fit check: as many training images as held-out ones (4), their error finite.
+        assert all(np.isfinite(e["train_fit"]["pa_mpjpe_mm"]) for e in evals), evals
+        assert "4 training images:" in p.stderr, p.stderr[-500:]
+        print(f"ok held-out evaluation and the training-images fit logged: {evals[-1]}")
 
         p = run(HERE / "train.py", *common, "--out", tmp / "run", "--steps", "33", "--resume")
         assert "resumed" in p.stderr and "at step 30" in p.stderr, p.stderr[-500:]
