@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from imphmr_ref import PRESETS, Config, ImpHMR  # noqa: E402
-from imphmr_ref import bundle, geometry, goldens, weights  # noqa: E402
+from imphmr_ref import bundle, geometry, goldens, packing, weights  # noqa: E402
 
 SAMPLES = Path(__file__).resolve().parent.parent / "models" / "samples"
 
@@ -86,6 +86,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="seed for random weights")
     ap.add_argument("--name", help="bundle name written to the manifest")
     ap.add_argument("--out", type=Path, required=True, help="bundle directory to write")
+    ap.add_argument("--pack-weights", action="store_true",
+                    help="store the encoder's conv weights as int8 with a scale per output channel "
+                         "(a quarter of the size, f32 arithmetic); the reference's weights are rounded "
+                         "to the same grid first, so goldens and parity hold as for f32")
     ap.add_argument("--goldens", action="store_true",
                     help="also write the reference's outputs on the sample images to OUT/goldens")
     args = ap.parse_args()
@@ -124,7 +128,15 @@ def main() -> None:
     model.eval()
     n_params = sum(p.numel() for p in model.parameters())
     print(f"[export] {cfg.name}: {n_params / 1e6:.2f} M parameters", flush=True)
-    bundle.export(model, mean, args.out)
+    if args.pack_weights:
+        n = packing.round_conv_weights_(model.encoder)
+        cfg.weights += "; encoder conv weights stored as int8 per output channel (f32 arithmetic)"
+        print(f"[export] {n} encoder conv weights rounded to int8 per output channel", flush=True)
+    worst = bundle.export(model, mean, args.out, pack_encoder=args.pack_weights)
+    if args.pack_weights:
+        print(f"[export] packed: largest error {worst:.1e} of a channel's largest weight", flush=True)
+        if worst > 1e-5:
+            raise SystemExit(f"packing lost {worst:.1e} of a channel's range: were the weights rounded?")
     err = check_onnx(model, args.out)
     size = sum(p.stat().st_size for p in args.out.iterdir() if p.is_file())
     print(f"[export] wrote {args.out} ({size / 1e6:.1f} MB) in {time.perf_counter() - t0:.1f} s; "

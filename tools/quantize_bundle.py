@@ -1,9 +1,13 @@
 #!/usr/bin/env python3
 """Make an f16 or int8 bundle from an f32 one: same manifest, same graph inputs and
-outputs (float32), lower precision inside.
+outputs (float32), lower precision inside; or, with `f32`, the plain f32 bundle of one
+whose conv weights are packed (export_bundle.py --pack-weights).
 
     python tools/quantize_bundle.py --in models/small --precision f16  --out models/small-f16
     python tools/quantize_bundle.py --in models/small --precision int8 --out models/small-int8
+    python tools/quantize_bundle.py --in models/trained --precision f32 --out models/trained-f32
+
+Packed weights are unpacked first (imphmr_ref/packing.py): the converters see plain f32.
 
 f16: every graph converted with onnxconverter-common, keeping in float32 what overflows
 or loses too much in half precision (DESIGN §6): average pooling (ReduceMean), Exp and
@@ -35,7 +39,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from imphmr_ref import bundle, geometry  # noqa: E402
+from imphmr_ref import bundle, geometry, packing  # noqa: E402
 import bench_ort  # noqa: E402  (the f32 pipeline under onnxruntime)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -177,6 +181,17 @@ def to_int8(src: Path, dst: Path, rows: list[dict[str, np.ndarray]]) -> None:
         )
 
 
+def unpacked(graph: Path, folder: Path) -> Path:
+    """The graph itself, or its plain f32 copy in `folder` when its weights are packed."""
+    model = onnx.load(str(graph))
+    if not packing.is_packed(model):
+        return graph
+    model, n = packing.unpack(model)
+    print(f"{graph}: {n} packed conv weights unpacked to f32")
+    onnx.save(model, str(folder / graph.name))
+    return folder / graph.name
+
+
 def max_error(f32: Path, low: Path, rows: list[dict[str, np.ndarray]]) -> dict[str, float]:
     """Max |difference| per output of the two graphs on the given inputs."""
     a, b = bench_ort.Graph(f32, 2), bench_ort.Graph(low, 2)
@@ -194,7 +209,8 @@ def main() -> int:
                                  epilog=__doc__.split("\n\n", 1)[1])
     ap.add_argument("--in", dest="src", type=Path, required=True, metavar="DIR",
                     help="f32 bundle directory")
-    ap.add_argument("--precision", choices=["f16", "int8"], required=True)
+    ap.add_argument("--precision", choices=["f32", "f16", "int8"], required=True,
+                    help="f32: unpack packed conv weights only")
     ap.add_argument("--calib", type=Path, metavar="DIR",
                     help="calibrate on the labelled images of a tools/synth.py folder (their boxes); "
                          "default: crops of the sample images")
@@ -210,18 +226,23 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     feeds = calibration_inputs(args.src, args.calib, args.calib_count)
     graphs = {"encoder": cfg.encoder.file, "field": cfg.field.file, "head": cfg.head.file}
+    plain = Path(tempfile.mkdtemp(prefix="unpacked-"))
     for stage, name in graphs.items():
-        src, dst = args.src / name, args.out / name
-        if args.precision == "f16":
+        src, dst = unpacked(args.src / name, plain), args.out / name
+        if args.precision == "f32":
+            shutil.copy(src, dst)
+        elif args.precision == "f16":
             to_f16(src, dst)
         else:
             to_int8(src, dst, feeds[stage])
-        err = max_error(src, dst, feeds[stage])
+        err = max_error(args.src / name, dst, feeds[stage])  # against the bundle as given
         shown = ", ".join(f"{k} {v:.2e}" for k, v in err.items())
         print(f"{stage:<8} {dst} ({dst.stat().st_size / 1e6:.2f} MB): max |diff| vs f32 {shown}")
+    shutil.rmtree(plain)
     shutil.copy(args.src / cfg.head.mean_params, args.out / cfg.head.mean_params)
-    cfg.precision = args.precision
-    cfg.name = f"{cfg.name}-{args.precision}"
+    if args.precision != "f32":
+        cfg.precision = args.precision
+        cfg.name = f"{cfg.name}-{args.precision}"
     bundle.write_manifest(cfg, args.out, [*graphs.values(), cfg.head.mean_params])
     print(f"wrote {args.out} ({args.precision})")
     return 0

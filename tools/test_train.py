@@ -102,6 +102,25 @@ def main() -> int:
         run(HERE / "export_bundle.py", "--checkpoint", tmp / "run/step-000015.pt", "--out", tmp / "snap-bundle")
         assert (tmp / "snap-bundle/imphmr.toml").exists()
         print("ok --keep-every keeps weight-only snapshots at 15 and 30; export_bundle.py takes one")
+
+        # Packed conv weights: a fraction of the encoder's bytes; quantize_bundle.py --precision
+        # f32 unpacks them to a graph computing the same (export_bundle.py itself checks the
+        # packed graph against the rounded reference).
+        run(HERE / "export_bundle.py", "--checkpoint", tmp / "run/last.pt", "--out", tmp / "packed", "--pack-weights")
+        run(HERE / "quantize_bundle.py", "--in", tmp / "packed", "--precision", "f32", "--out", tmp / "unpacked")
+        sizes = {b: (tmp / b / "encoder.onnx").stat().st_size for b in ("bundle", "packed", "unpacked")}
+        assert sizes["packed"] < 0.4 * sizes["bundle"] and sizes["unpacked"] > 0.9 * sizes["bundle"], sizes
+        manifest = (tmp / "packed/imphmr.toml").read_text()
+        assert 'precision = "f32"' in manifest and "int8 per output channel" in manifest, manifest[:800]
+        import onnxruntime as ort
+        image = np.random.default_rng(0).normal(size=(1, 3, 64, 64)).astype(np.float32)
+        z = {b: ort.InferenceSession(str(tmp / b / "encoder.onnx")).run(None, {"image": image})[0]
+             for b in ("bundle", "packed", "unpacked")}
+        assert np.abs(z["packed"] - z["unpacked"]).max() < 1e-6, np.abs(z["packed"] - z["unpacked"]).max()
+        rounding = np.abs(z["packed"] - z["bundle"]).max() / np.abs(z["bundle"]).max()
+        assert 0 < rounding < 0.05, rounding  # the int8 grid moves z a little, not much
+        print(f"ok --pack-weights: encoder {sizes['bundle']} → {sizes['packed']} bytes, unpacks to the same "
+              f"graph; the rounding moves z by {rounding:.1e} of its range")
         if not torch.cuda.is_available():
             p = run(HERE / "train.py", *common, "--out", tmp / "gpu", "--steps", "1", "--device", "cuda", check=False)
             err = p.stderr.strip().splitlines()

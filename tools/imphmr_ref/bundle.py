@@ -58,8 +58,11 @@ def read_manifest(bundle: Path) -> Config:
     return Config.from_dict(tomllib.loads((bundle / "imphmr.toml").read_text()))
 
 
-def export(model: ImpHMR, mean_params: dict, out: Path) -> None:
-    """Export the three graphs and the mean parameters, then the manifest."""
+def export(model: ImpHMR, mean_params: dict, out: Path, pack_encoder: bool = False) -> float:
+    """Export the three graphs and the mean parameters, then the manifest. With
+    `pack_encoder`, the encoder's conv weights are stored as int8 + scales (packing.py:
+    round the model's weights with `packing.round_conv_weights_` first). Returns the
+    packing's largest relative error (0 unpacked)."""
     cfg = model.cfg
     out.mkdir(parents=True, exist_ok=True)
     model.eval()
@@ -105,9 +108,18 @@ def export(model: ImpHMR, mean_params: dict, out: Path) -> None:
         output_names=["pose6d", "betas", "cam"],
         **common,
     )
+    worst = 0.0
+    if pack_encoder:  # needs the onnx package, which a plain export does not
+        import onnx
+
+        from . import packing
+
+        packed, worst = packing.pack(onnx.load(str(out / cfg.encoder.file)))
+        onnx.save(packed, str(out / cfg.encoder.file))
     (out / cfg.head.mean_params).write_text(json.dumps(mean_params, indent=1) + "\n")
     files = [cfg.encoder.file, cfg.field.file, cfg.head.file, cfg.head.mean_params]
     write_manifest(cfg, out, files)
+    return worst
 
 
 def load_rgb(path: Path) -> np.ndarray:

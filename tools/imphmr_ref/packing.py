@@ -1,0 +1,102 @@
+"""Convolution weights stored as int8 with one float scale per output channel.
+
+A packed graph holds each convolution's weight W as an int8 tensor Q and a scale S of
+shape (out, 1, 1, 1), and computes W = Cast(Q) · S in two constant nodes in front of the
+Conv: a quarter of the bytes, still f32 arithmetic (tract folds constant nodes into one
+f32 weight when it loads the graph, so the engine runs exactly the unpacked graph).
+
+Packing rounds W to the int8 grid. To keep the bundle equal to its PyTorch reference, the
+exporter first rounds the reference's own convolution weights to that grid
+(`round_conv_weights_`); a batch norm folded into a Conv afterwards scales whole output
+channels, which keeps them on a (rescaled) grid, so packing the exported graph recovers
+the same integers and loses nothing but float rounding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+LEVELS = 127  # symmetric int8: −127..127
+PACKED = "_q"  # suffix of the int8 initializer; "_scale" of its scales
+
+
+def _scale(w: np.ndarray) -> np.ndarray:
+    top = np.abs(w.reshape(w.shape[0], -1)).max(1)
+    return (np.where(top > 0, top, 1.0) / LEVELS).astype(np.float32).reshape(-1, *[1] * (w.ndim - 1))
+
+
+@torch.no_grad()
+def round_conv_weights_(module: torch.nn.Module) -> int:
+    """Round every Conv2d weight under `module` to its per-output-channel int8 grid, in
+    place. Returns how many weights were rounded."""
+    n = 0
+    for m in module.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            w = m.weight.detach().cpu().numpy()
+            s = _scale(w)
+            m.weight.copy_(torch.from_numpy(np.round(w / s) * s))
+            n += 1
+    return n
+
+
+def pack(model: onnx.ModelProto) -> tuple[onnx.ModelProto, float]:
+    """Store every Conv weight initializer (used by that Conv alone) as int8 + scale.
+    Returns the graph and the largest |unpacked − original| relative to a channel's
+    largest weight (float rounding only, ~1e-7, when the weights were rounded first)."""
+    g = model.graph
+    inits = {t.name: t for t in g.initializer}
+    uses: dict[str, int] = {}
+    for node in g.node:
+        for name in node.input:
+            uses[name] = uses.get(name, 0) + 1
+    new_nodes, worst = [], 0.0
+    for node in g.node:
+        if node.op_type != "Conv" or node.input[1] not in inits or uses[node.input[1]] != 1:
+            continue
+        name = node.input[1]
+        w = numpy_helper.to_array(inits[name]).astype(np.float32)
+        s = _scale(w)
+        q = np.clip(np.round(w / s), -LEVELS, LEVELS).astype(np.int8)
+        worst = max(worst, float((np.abs(q * s - w) / (s * LEVELS)).max()))
+        g.initializer.remove(inits[name])
+        g.initializer.extend([numpy_helper.from_array(q, name + PACKED),
+                              numpy_helper.from_array(s, name + "_scale")])
+        new_nodes += [helper.make_node("Cast", [name + PACKED], [name + "_f"], to=TensorProto.FLOAT),
+                      helper.make_node("Mul", [name + "_f", name + "_scale"], [name])]
+    nodes = new_nodes + list(g.node)  # constants first: the node list stays topologically sorted
+    del g.node[:]
+    g.node.extend(nodes)
+    return model, worst
+
+
+def unpack(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
+    """The plain f32 graph of a packed one (each Cast · Mul pair folded back into a float
+    initializer). Returns the graph and how many weights were unpacked."""
+    g = model.graph
+    inits = {t.name: t for t in g.initializer}
+    casts = {n.output[0]: n for n in g.node
+             if n.op_type == "Cast" and n.input[0] in inits and inits[n.input[0]].data_type == TensorProto.INT8}
+    drop, n = [], 0
+    for node in g.node:
+        if node.op_type == "Mul" and node.input[0] in casts and node.input[1] in inits:
+            cast = casts[node.input[0]]
+            q, s = inits[cast.input[0]], inits[node.input[1]]
+            w = numpy_helper.to_array(q).astype(np.float32) * numpy_helper.to_array(s)
+            g.initializer.extend([numpy_helper.from_array(w.astype(np.float32), node.output[0])])
+            g.initializer.remove(q)
+            g.initializer.remove(s)
+            drop += [cast, node]
+            n += 1
+    for node in drop:
+        g.node.remove(node)
+    return model, n
+
+
+def is_packed(model: onnx.ModelProto) -> bool:
+    """Whether a graph holds packed weights (a Cast of an int8 initializer; an int8
+    bundle's QLinearConv weights are int8 too, but are not cast)."""
+    int8 = {t.name for t in model.graph.initializer if t.data_type == TensorProto.INT8}
+    return any(n.op_type == "Cast" and n.input[0] in int8 for n in model.graph.node)
