@@ -7,7 +7,8 @@ whose conv weights are packed (export_bundle.py --pack-weights).
     python tools/quantize_bundle.py --in models/small --precision int8 --out models/small-int8
     python tools/quantize_bundle.py --in models/trained --precision f32 --out models/trained-f32
 
-Packed weights are unpacked first (imphmr_ref/packing.py): the converters see plain f32.
+Packed weights are unpacked first (imphmr_ref/packing.py): the converters see plain f32;
+an f16 graph whose source was packed is packed again (int8 with f16 scales).
 
 f16: every graph converted with onnxconverter-common, keeping in float32 what overflows
 or loses too much in half precision (DESIGN §6): average pooling (ReduceMean), Exp and
@@ -233,6 +234,8 @@ def main() -> int:
             shutil.copy(src, dst)
         elif args.precision == "f16":
             to_f16(src, dst)
+            if src != args.src / name:  # packed in, packed out: f16 scales, a quarter of the bytes
+                onnx.save(packing.pack(onnx.load(str(dst)))[0], str(dst))
         else:
             to_int8(src, dst, feeds[stage])
         err = max_error(args.src / name, dst, feeds[stage])  # against the bundle as given

@@ -43,7 +43,8 @@ def round_conv_weights_(module: torch.nn.Module) -> int:
 
 
 def pack(model: onnx.ModelProto) -> tuple[onnx.ModelProto, float]:
-    """Store every Conv weight initializer (used by that Conv alone) as int8 + scale.
+    """Store every Conv weight initializer (used by that Conv alone; f32, or f16 with an
+    f16 scale) as int8 + scale.
     Returns the graph and the largest |unpacked − original| relative to a channel's
     largest weight (float rounding only, ~1e-7, when the weights were rounded first)."""
     g = model.graph
@@ -56,15 +57,18 @@ def pack(model: onnx.ModelProto) -> tuple[onnx.ModelProto, float]:
     for node in g.node:
         if node.op_type != "Conv" or node.input[1] not in inits or uses[node.input[1]] != 1:
             continue
-        name = node.input[1]
-        w = numpy_helper.to_array(inits[name]).astype(np.float32)
+        name, kind = node.input[1], inits[node.input[1]].data_type
+        if kind not in (TensorProto.FLOAT, TensorProto.FLOAT16):
+            continue
+        stored = numpy_helper.to_array(inits[name])  # f32, or f16 in an f16 bundle
+        w = stored.astype(np.float32)
         s = _scale(w)
         q = np.clip(np.round(w / s), -LEVELS, LEVELS).astype(np.int8)
         worst = max(worst, float((np.abs(q * s - w) / (s * LEVELS)).max()))
         g.initializer.remove(inits[name])
         g.initializer.extend([numpy_helper.from_array(q, name + PACKED),
-                              numpy_helper.from_array(s, name + "_scale")])
-        new_nodes += [helper.make_node("Cast", [name + PACKED], [name + "_f"], to=TensorProto.FLOAT),
+                              numpy_helper.from_array(s.astype(stored.dtype), name + "_scale")])
+        new_nodes += [helper.make_node("Cast", [name + PACKED], [name + "_f"], to=kind),
                       helper.make_node("Mul", [name + "_f", name + "_scale"], [name])]
     nodes = new_nodes + list(g.node)  # constants first: the node list stays topologically sorted
     del g.node[:]
@@ -84,8 +88,9 @@ def unpack(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
         if node.op_type == "Mul" and node.input[0] in casts and node.input[1] in inits:
             cast = casts[node.input[0]]
             q, s = inits[cast.input[0]], inits[node.input[1]]
-            w = numpy_helper.to_array(q).astype(np.float32) * numpy_helper.to_array(s)
-            g.initializer.extend([numpy_helper.from_array(w.astype(np.float32), node.output[0])])
+            scale = numpy_helper.to_array(s)
+            w = numpy_helper.to_array(q).astype(scale.dtype) * scale
+            g.initializer.extend([numpy_helper.from_array(w, node.output[0])])
             g.initializer.remove(q)
             g.initializer.remove(s)
             drop += [cast, node]
