@@ -4,7 +4,7 @@
     imphmr eval --model models/trained --body-model models/body/anny.body \\
         --data models/heldout --predictions /tmp/pred.jsonl
     .venv/bin/python tools/eval_reference.py --checkpoint runs/all/last.pt \\
-        --data models/heldout --predictions /tmp/pred.jsonl
+        --data models/heldout --predictions /tmp/pred.jsonl       # + --pack-weights for a packed bundle
 
 Runs tools/imphmr_ref on every labelled image (the label's box, the reference's own crop),
 turns θ, β into joints and vertices with tools/body_model.py, computes MPJPE, PA-MPJPE and
@@ -32,7 +32,7 @@ from PIL import Image
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from body_model import read_body, rodrigues  # noqa: E402
-from imphmr_ref import ImpHMR, geometry, weights  # noqa: E402
+from imphmr_ref import ImpHMR, geometry, packing, weights  # noqa: E402
 from imphmr_ref.config import Config  # noqa: E402
 from train import procrustes  # noqa: E402
 
@@ -55,6 +55,9 @@ def main() -> int:
     ap.add_argument("--body-model", type=Path, default=HERE.parent / "models/body/anny.body")
     ap.add_argument("--predictions", type=Path, help="imphmr eval --predictions output")
     ap.add_argument("--tol", type=float, default=0.1, help="mm")
+    ap.add_argument("--pack-weights", action="store_true",
+                    help="round the encoder's conv weights as export_bundle.py --pack-weights did "
+                         "(the reference of a packed bundle)")
     ap.add_argument("--to-png", type=Path, metavar="DIR", help="only write the set as PNG into DIR, then stop")
     args = ap.parse_args()
     if args.to_png:
@@ -75,6 +78,8 @@ def main() -> int:
     cfg = Config.from_dict(ck["config"])
     model = ImpHMR(cfg, ck["mean_params"])
     weights.load_checkpoint(model, str(args.checkpoint))
+    if args.pack_weights:
+        packing.round_conv_weights_(model.encoder)
     model.eval()
     body = read_body(args.body_model)
     engine = {}
