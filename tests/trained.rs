@@ -103,10 +103,9 @@ fn the_trained_model_beats_the_mean_pose_on_every_subset() {
 /// walking.jsonl): the figure's root crosses 250 pixels of the frame. The tracked box
 /// must move with it (correlation of the box centre with the root's x ≥ 0.8; the centre
 /// square would not move at all) and hold the root on at least 90 % of the frames.
-/// Measured with the bundled model: 40 of 40 frames, correlation 0.92. The box still
-/// shrinks, from 256 pixels to about 115 over the first 20 frames, then holds, while the
-/// truth's box is about 190: the model's camera scale does not yet follow the framing
-/// closely enough (docs/ACCURACY.md).
+/// Measured with the bundled model (medium): 40 of 40 frames, correlation 0.93; the box
+/// settles at 160–190 pixels against the truth's ~190 (the previous, small model's
+/// shrank to ~115: its camera scale hardly followed the framing; docs/ACCURACY.md).
 #[test]
 fn track_keeps_the_walking_figure_in_its_box() {
     let truth: Vec<Value> = std::fs::read_to_string(root().join("models/samples/walking.jsonl"))
