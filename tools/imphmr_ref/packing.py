@@ -77,7 +77,7 @@ def pack(model: onnx.ModelProto) -> tuple[onnx.ModelProto, float]:
 
 
 def unpack(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
-    """The plain f32 graph of a packed one (each Cast · Mul pair folded back into a float
+    """The plain graph of a packed one (each Cast · Mul pair folded back into an f32 or f16
     initializer). Returns the graph and how many weights were unpacked."""
     g = model.graph
     inits = {t.name: t for t in g.initializer}
