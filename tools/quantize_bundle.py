@@ -227,7 +227,8 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     feeds = calibration_inputs(args.src, args.calib, args.calib_count)
     graphs = {"encoder": cfg.encoder.file, "field": cfg.field.file, "head": cfg.head.file}
-    plain = Path(tempfile.mkdtemp(prefix="unpacked-"))
+    plain_dir = tempfile.TemporaryDirectory(prefix="unpacked-")  # gone at exit, error or not
+    plain = Path(plain_dir.name)
     for stage, name in graphs.items():
         src, dst = unpacked(args.src / name, plain), args.out / name
         if args.precision == "f32":
@@ -241,7 +242,7 @@ def main() -> int:
         err = max_error(args.src / name, dst, feeds[stage])  # against the bundle as given
         shown = ", ".join(f"{k} {v:.2e}" for k, v in err.items())
         print(f"{stage:<8} {dst} ({dst.stat().st_size / 1e6:.2f} MB): max |diff| vs f32 {shown}")
-    shutil.rmtree(plain)
+    plain_dir.cleanup()
     shutil.copy(args.src / cfg.head.mean_params, args.out / cfg.head.mean_params)
     if args.precision != "f32":
         cfg.precision = args.precision

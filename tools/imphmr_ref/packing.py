@@ -14,13 +14,14 @@ the same integers and loses nothing but float rounding.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
 LEVELS = 127  # symmetric int8: −127..127
-PACKED = "_q"  # suffix of the int8 initializer; "_scale" of its scales
 
 
 def _scale(w: np.ndarray) -> np.ndarray:
@@ -49,10 +50,7 @@ def pack(model: onnx.ModelProto) -> tuple[onnx.ModelProto, float]:
     largest weight (float rounding only, ~1e-7, when the weights were rounded first)."""
     g = model.graph
     inits = {t.name: t for t in g.initializer}
-    uses: dict[str, int] = {}
-    for node in g.node:
-        for name in node.input:
-            uses[name] = uses.get(name, 0) + 1
+    uses = Counter(name for node in g.node for name in node.input)
     new_nodes, worst = [], 0.0
     for node in g.node:
         if node.op_type != "Conv" or node.input[1] not in inits or uses[node.input[1]] != 1:
@@ -66,9 +64,9 @@ def pack(model: onnx.ModelProto) -> tuple[onnx.ModelProto, float]:
         q = np.clip(np.round(w / s), -LEVELS, LEVELS).astype(np.int8)
         worst = max(worst, float((np.abs(q * s - w) / (s * LEVELS)).max()))
         g.initializer.remove(inits[name])
-        g.initializer.extend([numpy_helper.from_array(q, name + PACKED),
+        g.initializer.extend([numpy_helper.from_array(q, name + "_q"),
                               numpy_helper.from_array(s.astype(stored.dtype), name + "_scale")])
-        new_nodes += [helper.make_node("Cast", [name + PACKED], [name + "_f"], to=kind),
+        new_nodes += [helper.make_node("Cast", [name + "_q"], [name + "_f"], to=kind),
                       helper.make_node("Mul", [name + "_f", name + "_scale"], [name])]
     nodes = new_nodes + list(g.node)  # constants first: the node list stays topologically sorted
     del g.node[:]
