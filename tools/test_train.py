@@ -12,7 +12,9 @@ as in CI): a few steps on a few images.
    says what the model was trained on;
 4. a .npz missing SPIN's arrays is refused with the names;
 5. --keep-every leaves weight-only snapshots that export_bundle.py takes (tools/ablation.sh);
-   where PyTorch sees no GPU, --device cuda is refused in one line.
+   where PyTorch sees no GPU, --device cuda is refused in one line;
+6. --init-from with a wider z and regressor: the widened network answers exactly as the
+   checkpoint's did, trains on, and exports; a narrower one is refused in one line.
 """
 from __future__ import annotations
 
@@ -126,6 +128,38 @@ def main() -> int:
             err = p.stderr.strip().splitlines()
             assert p.returncode == 2 and "--device cuda" in err[-1] and "no CUDA" in err[-1], p.stderr[-500:]
             print(f"ok --device cuda without a GPU: {err[-1]}")
+
+        # Widening: the same answers at step 0 (measured: 0.0 difference), then it trains.
+        sys.path.insert(0, str(HERE))
+        import train
+        from imphmr_ref import ImpHMR
+        from imphmr_ref.config import Config
+        ck = torch.load(tmp / "run/last.pt", weights_only=False)
+        old_cfg = Config.from_dict(ck["config"])
+        wide_cfg = Config.from_dict(ck["config"])
+        wide_cfg.encoder.latent_dim, wide_cfg.head.hidden = 96, 160
+        old, wide = ImpHMR(old_cfg, ck["mean_params"]), ImpHMR(wide_cfg, ck["mean_params"])
+        old.load_state_dict(ck["model"])
+        train.widen_into(wide, ck["model"], old_cfg)
+        x = torch.from_numpy(image)
+        with torch.no_grad():
+            a, b = old.eval()(x), wide.eval()(x)
+        for k in ("pose6d", "betas", "cam"):
+            assert torch.allclose(a[k], b[k], atol=1e-5), (k, (a[k] - b[k]).abs().max())
+        assert b["z"].shape[1] == 96 and float(wide.field.fc_z.weight.detach()[:, 64:].abs().max()) == 0.0
+        p = run(HERE / "train.py", *common, "--out", tmp / "wide", "--steps", "3", "--init-from", tmp / "run/last.pt",
+                "--latent-dim", "96", "--head-hidden", "160")
+        assert "z 64→96, regressor 128→160" in p.stderr, p.stderr[-500:]
+        cw = torch.load(tmp / "wide/last.pt", weights_only=False)
+        assert cw["step"] == 3 and cw["config"]["encoder"]["latent_dim"] == 96, cw["config"]
+        run(HERE / "export_bundle.py", "--checkpoint", tmp / "wide/last.pt", "--out", tmp / "wide-bundle")
+        assert "latent_dim = 96" in (tmp / "wide-bundle/imphmr.toml").read_text()
+        p = run(HERE / "train.py", *common, "--out", tmp / "narrow", "--steps", "1", "--init-from", tmp / "run/last.pt",
+                "--latent-dim", "32", check=False)
+        err = p.stderr.strip().splitlines()
+        assert p.returncode != 0 and "cannot grow" in err[-1], p.stderr[-500:]
+        print(f"ok --init-from widens z 64→96 and the regressor 128→160 with the same answers, trains, exports; "
+              f"narrowing refused: {err[-1]}")
 
         np.savez(tmp / "bad.npz", imgname=np.array(["x.jpg"]), center=np.zeros((1, 2)))
         p = run(HERE / "train.py", "--npz", tmp / "bad.npz", "--out", tmp / "bad", "--steps", "1", check=False)

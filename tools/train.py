@@ -393,12 +393,18 @@ def main() -> int:
     ap.add_argument("--preset", choices=sorted(PRESETS), default="small")
     ap.add_argument("--input-size", type=int, default=0,
                     help="crop side in pixels (0: the preset's, 224); the manifest carries it")
+    ap.add_argument("--latent-dim", type=int, default=0, help="width of z (0: the preset's)")
+    ap.add_argument("--head-hidden", type=int, default=0, help="width of the regressor's layers (0: the preset's)")
+    ap.add_argument("--init-from", type=Path,
+                    help="start from this checkpoint's weights, widened where --latent-dim / --head-hidden "
+                         "are larger (new inputs weighted 0: the network's answers are unchanged at step 0)")
     ap.add_argument("--name", default="", help="bundle name for the manifest (default: the preset's + -anny)")
     ap.add_argument("--body-model", type=Path, default=HERE.parent / "models/body/anny.body")
     ap.add_argument("--steps", type=int, default=20000)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--warmup", type=int, default=0, help="steps over which the step size rises linearly to --lr")
     ap.add_argument("--views", default="90,180,270", help="p_cam: yaws (degrees) drawn uniformly; the data must have them")
     ap.add_argument("--imag-views", type=int, default=2, help="yaws from p_cam rendered per step")
     ap.add_argument("--l2d", type=float, default=5.0, help="λ2d (SPIN's keypoint weight)")
@@ -449,7 +455,18 @@ def main() -> int:
         if not 64 <= args.input_size <= 1024 or args.input_size % 32:
             ap.error("--input-size must be a multiple of 32 in 64…1024")
         cfg.input.size = args.input_size
-    cfg.name = args.name or f"{cfg.name}-anny"
+    init = None
+    if args.init_from:  # the checkpoint's architecture, less what the flags widen
+        if not args.init_from.is_file():
+            ap.error(f"--init-from {args.init_from}: no such checkpoint")
+        init = torch.load(args.init_from, map_location="cpu", weights_only=False)
+        cfg = Config.from_dict(init["config"])
+    for flag, value in (("--latent-dim", args.latent_dim), ("--head-hidden", args.head_hidden)):
+        if value and not 8 <= value <= 4096:
+            ap.error(f"{flag} {value}: expected 8…4096")
+    cfg.encoder.latent_dim = args.latent_dim or cfg.encoder.latent_dim
+    cfg.head.hidden = args.head_hidden or cfg.head.hidden
+    cfg.name = args.name or (cfg.name if cfg.name.endswith("-anny") else f"{cfg.name}-anny")
     sets = [SynthData(d, cfg, augment=True, jitter=args.box_jitter) for d in args.data]
     sets += [SpinNpzData(n, args.npz_images, cfg, augment=True) for n in args.npz]
     if not sets:
@@ -460,7 +477,7 @@ def main() -> int:
     state = torch.load(ckpt_path, map_location="cpu", weights_only=False) if args.resume and ckpt_path.exists() else None
     if args.resume and state is None:
         print(f"note: {ckpt_path} not found, starting afresh", file=sys.stderr)
-    mean = state["mean_params"] if state else (
+    mean = state["mean_params"] if state else init["mean_params"] if init else (
         mean_params_from_data(sets[0]) if isinstance(sets[0], SynthData) else
         __import__("imphmr_ref.weights", fromlist=["x"]).default_mean_params(cfg))
     if args.mean_cam_scale:
@@ -470,6 +487,11 @@ def main() -> int:
     for layer in (model.head.decpose, model.head.decshape, model.head.deccam):
         torch.nn.init.xavier_uniform_(layer.weight, gain=0.01)
     model.head.drop1.p = model.head.drop2.p = args.head_dropout
+    if init and not state:  # with --resume, a run already begun goes on from its own last.pt
+        widen_into(model, init["model"], Config.from_dict(init["config"]))
+        print(f"initialised from {args.init_from} (step {init['step']}), z {init['config']['encoder']['latent_dim']}"
+              f"→{cfg.encoder.latent_dim}, regressor {init['config']['head']['hidden']}→{cfg.head.hidden}",
+              file=sys.stderr)
     tr = Trainer(model)
     joints_of = TorchJoints(args.body_model)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
@@ -542,6 +564,9 @@ def main() -> int:
                 print(f"step {step}: loss {value:.3g} > {args.skip_factor:g}× the recent median "
                       f"{typical:.3g}, skipped ({skipped} so far)", file=sys.stderr, flush=True)
                 continue
+            if args.warmup and step < args.warmup:
+                for group in opt.param_groups:
+                    group["lr"] = args.lr * (step + 1) / args.warmup
             opt.zero_grad()
             total.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_grad)
@@ -578,6 +603,42 @@ def main() -> int:
     save()
     print(f"saved {ckpt_path} at step {step} ({seen / (time.time() - t0):.1f} samples/s)", file=sys.stderr)
     return 0
+
+
+def widen_into(model: ImpHMR, old: dict, old_cfg: Config):
+    """Load `old` weights into `model`, whose z and regressor may be wider (net2net-style):
+    each old matrix fills the top-left of the new one, the new rows keep their fresh
+    initialisation and the new columns are 0, so nothing reads the new units yet and the
+    answers are those of `old`; the gradient then puts the new width to use. The head's fc1
+    reads [conv features, z, pose, β, cam]: its old columns move with the widened z."""
+    new = model.state_dict()
+    z_old, z_new, conv = old_cfg.encoder.latent_dim, model.cfg.encoder.latent_dim, model.cfg.head.conv_channels
+    if z_new < z_old or model.cfg.head.hidden < old_cfg.head.hidden:
+        raise SystemExit(f"--init-from: z {z_old} and regressor {old_cfg.head.hidden} cannot grow into "
+                         f"{z_new} and {model.cfg.head.hidden} (widening only)")
+    same = copy.deepcopy(old_cfg)
+    same.encoder.latent_dim, same.head.hidden, same.name = z_new, model.cfg.head.hidden, model.cfg.name
+    same.input = model.cfg.input
+    if same != model.cfg or set(old) != set(new):
+        raise SystemExit("--init-from: the checkpoint's network differs from this one beyond z and the regressor width")
+    for key, w_old in old.items():
+        w = new[key]
+        if key == "head.fc1.weight":  # columns: conv | z | the rest; z grows in the middle
+            cols = torch.zeros(w_old.shape[0], w.shape[1])
+            cols[:, :conv + z_old] = w_old[:, :conv + z_old]
+            cols[:, conv + z_new:] = w_old[:, conv + z_old:]
+            w_old = cols
+        if w.shape == w_old.shape:
+            new[key] = w_old.clone()
+            continue
+        if w.dim() != w_old.dim() or any(a < b for a, b in zip(w.shape, w_old.shape)):
+            raise SystemExit(f"--init-from: {key} {tuple(w_old.shape)} cannot grow into {tuple(w.shape)}")
+        grown = w.clone()
+        if w.dim() == 2:
+            grown[:, w_old.shape[1]:] = 0
+        grown[tuple(slice(0, n) for n in w_old.shape)] = w_old
+        new[key] = grown
+    model.load_state_dict(new)
 
 
 def describe(args, n: int) -> str:
