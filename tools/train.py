@@ -523,9 +523,7 @@ def main() -> int:
         tmp = path.with_suffix(".tmp")
         cpu = {k: v.detach().cpu() for k, v in model.state_dict().items()}  # loads anywhere
         torch.save({"model": cpu, **({} if weights_only else {"optimizer": opt.state_dict()}), "step": step,
-                    "mean_params": mean, "preset": args.preset, "config": cfg.to_dict(), "args": vars(args) | {"data": [str(d) for d in args.data],
-                    "npz": [str(n) for n in args.npz], "out": str(args.out), "eval_data": str(args.eval_data),
-                    "body_model": str(args.body_model), "npz_images": str(args.npz_images)},
+                    "mean_params": mean, "preset": args.preset, "config": cfg.to_dict(), "args": plain(vars(args)),
                     "trained_on": describe(args, sum(len(d) for d in sets)),
                     "best_pa_mpjpe_mm": best}, tmp)
         tmp.replace(path)
@@ -603,6 +601,13 @@ def main() -> int:
     save()
     print(f"saved {ckpt_path} at step {step} ({seen / (time.time() - t0):.1f} samples/s)", file=sys.stderr)
     return 0
+
+
+def plain(args: dict) -> dict:
+    """The flags with paths as strings: a checkpoint that torch.load's safe mode opens."""
+    def one(v):
+        return [one(x) for x in v] if isinstance(v, list) else str(v) if isinstance(v, Path) else v
+    return {k: one(v) for k, v in args.items()}
 
 
 def widen_into(model: ImpHMR, old: dict, old_cfg: Config):
