@@ -72,7 +72,7 @@ fn per_image(extra: &[&str]) -> Vec<(f64, Vec<String>)> {
 
 /// The trained model's PA-MPJPE is below the mean pose's by more than twice the standard
 /// error of the paired per-image differences on every subset, `occluded` included
-/// (measured: 39.4 ± 3.5 mm better overall, 23.8 ± 7.0 on occluded; docs/ACCURACY.md;
+/// (measured: 54.2 ± 3.5 mm better overall, 38.9 ± 6.9 on occluded; docs/ACCURACY.md;
 /// the accuracy goal itself is measured by `imphmr eval`, not here).
 #[test]
 fn the_trained_model_beats_the_mean_pose_on_every_subset() {
@@ -103,8 +103,8 @@ fn the_trained_model_beats_the_mean_pose_on_every_subset() {
 /// walking.jsonl): the figure's root crosses 250 pixels of the frame. The tracked box
 /// must move with it (correlation of the box centre with the root's x ≥ 0.8; the centre
 /// square would not move at all) and hold the root on at least 90 % of the frames.
-/// Measured with the bundled model (medium): 40 of 40 frames, correlation 0.93; the box
-/// settles at 160–190 pixels against the truth's ~190 (the previous, small model's
+/// Measured with the bundled model (medium, z 256): 40 of 40 frames, correlation 0.93; the
+/// box settles at 160–180 pixels against the truth's ~190 (the small model's
 /// shrank to ~115: its camera scale hardly followed the framing; docs/ACCURACY.md).
 #[test]
 fn track_keeps_the_walking_figure_in_its_box() {
