@@ -398,7 +398,7 @@ def main() -> int:
     ap.add_argument("--init-from", type=Path,
                     help="start from this checkpoint's weights, widened where --latent-dim / --head-hidden "
                          "are larger (new inputs weighted 0: the network's answers are unchanged at step 0)")
-    ap.add_argument("--name", default="", help="bundle name for the manifest (default: the preset's + -anny)")
+    ap.add_argument("--name", default="", help="bundle name for the manifest (default: the preset's, or --init-from's, + -anny)")
     ap.add_argument("--body-model", type=Path, default=HERE.parent / "models/body/anny.body")
     ap.add_argument("--steps", type=int, default=20000)
     ap.add_argument("--batch", type=int, default=32)
