@@ -48,7 +48,7 @@ from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from body_model import read_body, rodrigues  # noqa: E402
+from body_model import axis_angle, read_body, rodrigues  # noqa: E402
 from imphmr_ref import ImpHMR, PRESETS, geometry  # noqa: E402
 from imphmr_ref.config import Config  # noqa: E402
 
@@ -106,15 +106,28 @@ class SynthData(torch.utils.data.Dataset):
                "kp2d": torch.from_numpy(kp).float(), "joints3d": torch.from_numpy(j3).float(),
                "has_views": torch.tensor(0.0)}
         views = lab.get("views") or []
-        if views and lab.get("views_silhouette"):
+        if views and lab.get("views_silhouette") and lab.get("silhouette"):
             tiles = np.asarray(Image.open(self.files[i].with_name(lab["views_silhouette"]))) > 127
             t = tiles.shape[0]
-            out["view_deg"] = torch.tensor([v["phi_deg"] for v in views], dtype=torch.float32)
-            out["view_rotmats"] = torch.from_numpy(rodrigues(np.asarray([v["theta"] for v in views]))).float()
-            out["view_silh"] = torch.from_numpy(np.stack(
-                [tiles[:, k * t:(k + 1) * t] for k in range(len(views))])).float()
+            degs = [v["phi_deg"] for v in views]
+            thetas = [v["theta"] for v in views]
+            silh = [tiles[:, k * t:(k + 1) * t] for k in range(len(views))]
+            if 0 not in degs:  # φ = 0 is the image itself (for `--views 0,…`)
+                degs, thetas = [0.0] + degs, [lab["theta"]] + thetas
+                silh = [box_silhouette(self.files[i].with_name(lab["silhouette"]), lab["box"], t)] + silh
+            out["view_deg"] = torch.tensor(degs, dtype=torch.float32)
+            out["view_rotmats"] = torch.from_numpy(rodrigues(np.asarray(thetas))).float()
+            out["view_silh"] = torch.from_numpy(np.stack(silh).astype(np.float32))
             out["has_views"] = torch.tensor(1.0)
         return out
+
+
+def box_silhouette(mask: Path, box, tile: int) -> np.ndarray:
+    """The silhouette (mask image) inside the person box, on a tile×tile grid, each cell
+    the covered fraction: the box onto the tile as tools/synth.py maps it for its views."""
+    x, y, side = box[:3]
+    small = Image.open(mask).convert("L").resize((tile, tile), Image.BOX, box=(x, y, x + side, y + side))
+    return np.asarray(small, dtype=np.float32) / 255
 
 
 class SpinNpzData(torch.utils.data.Dataset):
@@ -287,13 +300,19 @@ def losses(tr: Trainer, joints_of, batch, args, imag: bool, cons: bool, views: l
     if (imag or cons) and views:
         chosen = random.sample(views, min(args.imag_views, len(views)))
         for deg in chosen:
-            f, a = tr.render(z, deg)
-            r, b, _ = tr.head(z, f, a)
-            preds.append((deg, r, b))
+            if deg == 0:  # the canonical view: only its silhouette is new, the rest is L_reg
+                f, a = fmap, opac
+            else:
+                f, a = tr.render(z, deg)
+                r, b, _ = tr.head(z, f, a)
+                preds.append((deg, r, b))
             if imag and "view_deg" in batch:
                 k = [float(v) for v in batch["view_deg"][0]].index(deg)
                 gr = batch["view_rotmats"][:, k]
                 silh = F.adaptive_avg_pool2d(batch["view_silh"][:, k:k + 1], a.shape[-2:])
+                if deg == 0:
+                    out["imag_silh"] = out.get("imag_silh", 0) + args.lsilh * ((a - silh) ** 2).mean() / len(chosen)
+                    continue
                 rj = with_root(r, gr) if args.joints3d_frame == "body" else r
                 out["imag_3d"] = out.get("imag_3d", 0) + args.l3d * ((joints_of(rj, b) - joints_of(gr, batch["betas"])) ** 2).mean() / len(chosen)
                 out["imag_silh"] = out.get("imag_silh", 0) + args.lsilh * ((a - silh) ** 2).mean() / len(chosen)
@@ -326,7 +345,7 @@ def procrustes(pred, gt):
 @torch.no_grad()
 def evaluate(tr: Trainer, joints_of, data, batch_size: int) -> dict:
     tr.eval()
-    errs, pa = [], []
+    errs, pa, rot_pred, rot_true = [], [], [], []
     loader = torch.utils.data.DataLoader(data, batch_size=batch_size, collate_fn=collate)
     for batch in loader:
         batch = to_device(batch, tr.device)
@@ -336,9 +355,32 @@ def evaluate(tr: Trainer, joints_of, data, batch_size: int) -> dict:
         gj = joints_of(batch["rotmats"], batch["betas"]).cpu().numpy()
         errs.append(np.linalg.norm(pj - gj, axis=-1).mean(1))
         pa.append(np.linalg.norm(procrustes(pj, gj) - gj, axis=-1).mean(1))
+        rot_pred.append(rot.cpu().numpy())
+        rot_true.append(batch["rotmats"].cpu().numpy())
     tr.train()
     return {"mpjpe_mm": float(np.concatenate(errs).mean() * 1e3),
-            "pa_mpjpe_mm": float(np.concatenate(pa).mean() * 1e3)}
+            "pa_mpjpe_mm": float(np.concatenate(pa).mean() * 1e3),
+            **mirror_r2(np.concatenate(rot_pred), np.concatenate(rot_true))}
+
+
+# Left/right pairs whose difference carries most of a pose (hips, knees, shoulders, elbows).
+MIRROR_PAIRS = [(1, 2), (4, 5), (16, 17), (18, 19)]
+
+
+def mirror_r2(rot_pred: np.ndarray, rot_true: np.ndarray) -> dict:
+    """R² of the limbs' mirror-symmetric and mirror-antisymmetric parts. Mirroring a pose
+    maps the left joint's rotation vector (x, y, z) onto the right's as (x, −y, −z); the
+    antisymmetric part (left − mirrored right) is what tells a pose from its mirror image
+    (which leg is forward, which arm is raised). `sym_r2` near 1 with `anti_r2` near 0 is a
+    network that sees how the limbs bend but not which side is which."""
+    pred, true = axis_angle(rot_pred.astype(np.float64)), axis_angle(rot_true.astype(np.float64))
+    sign = np.array([1.0, -1.0, -1.0])
+    out = {}
+    for name, s in (("sym_r2", 1.0), ("anti_r2", -1.0)):
+        p = np.stack([pred[:, a] + s * sign * pred[:, b] for a, b in MIRROR_PAIRS], 1)
+        t = np.stack([true[:, a] + s * sign * true[:, b] for a, b in MIRROR_PAIRS], 1)
+        out[name] = float(1 - ((p - t) ** 2).sum() / ((t - t.mean(0)) ** 2).sum())
+    return out
 
 
 def training_sample(data, n: int):
@@ -405,7 +447,8 @@ def main() -> int:
     ap.add_argument("--lr", type=float, default=3e-4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--warmup", type=int, default=0, help="steps over which the step size rises linearly to --lr")
-    ap.add_argument("--views", default="90,180,270", help="p_cam: yaws (degrees) drawn uniformly; the data must have them")
+    ap.add_argument("--views", default="90,180,270", help="p_cam: yaws (degrees) drawn uniformly; the data must have them (0: the image's own "
+                         "silhouette, from its mask; at 0 only L_imag's silhouette term is added)")
     ap.add_argument("--imag-views", type=int, default=2, help="yaws from p_cam rendered per step")
     ap.add_argument("--l2d", type=float, default=5.0, help="λ2d (SPIN's keypoint weight)")
     ap.add_argument("--l3d", type=float, default=5.0, help="λ3d")
@@ -587,7 +630,8 @@ def main() -> int:
                 fit = evaluate(tr, joints_of, fit_set, args.batch) if fit_set is not None else None
                 log.write(json.dumps({"step": step, "eval": ev} | ({"train_fit": fit} if fit else {})) + "\n")
                 log.flush()
-                print(f"step {step} held-out: MPJPE {ev['mpjpe_mm']:.1f} mm, PA-MPJPE {ev['pa_mpjpe_mm']:.1f} mm"
+                print(f"step {step} held-out: MPJPE {ev['mpjpe_mm']:.1f} mm, PA-MPJPE {ev['pa_mpjpe_mm']:.1f} mm, "
+                      f"limbs' R² symmetric {ev['sym_r2']:.2f} antisymmetric {ev['anti_r2']:.2f}"
                       + (f" | {len(fit_set)} training images: {fit['mpjpe_mm']:.1f}, {fit['pa_mpjpe_mm']:.1f}"
                          if fit else ""), file=sys.stderr, flush=True)
                 if ev["pa_mpjpe_mm"] < best:  # OUT/best.pt: the best held-out PA-MPJPE so far
