@@ -28,6 +28,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
@@ -170,7 +171,7 @@ def main() -> int:
         run(HERE / "synth.py", "--out", tmp / "v0", "--count", "3", "--seed", "5", "--views", "0,90")
         for lab_path in sorted((tmp / "v0").glob("*.json")):
             lab = json.loads(lab_path.read_text())
-            tiles = np.asarray(__import__("PIL.Image", fromlist=["x"]).open(lab_path.with_name(lab["views_silhouette"]))) > 127
+            tiles = np.asarray(Image.open(lab_path.with_name(lab["views_silhouette"]))) > 127
             rendered = tiles[:, :tiles.shape[0]].astype(np.float32)
             cut = train.box_silhouette(lab_path.with_name(lab["silhouette"]), lab["box"], tiles.shape[0])
             assert rendered.sum() > 50 and np.abs(cut - rendered).mean() < 0.08, np.abs(cut - rendered).mean()
