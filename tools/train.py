@@ -106,13 +106,13 @@ class SynthData(torch.utils.data.Dataset):
                "kp2d": torch.from_numpy(kp).float(), "joints3d": torch.from_numpy(j3).float(),
                "has_views": torch.tensor(0.0)}
         views = lab.get("views") or []
-        if views and lab.get("views_silhouette") and lab.get("silhouette"):
+        if views and lab.get("views_silhouette"):
             tiles = np.asarray(Image.open(self.files[i].with_name(lab["views_silhouette"]))) > 127
             t = tiles.shape[0]
             degs = [v["phi_deg"] for v in views]
             thetas = [v["theta"] for v in views]
             silh = [tiles[:, k * t:(k + 1) * t] for k in range(len(views))]
-            if 0 not in degs:  # φ = 0 is the image itself (for `--views 0,…`)
+            if 0 not in degs and lab.get("silhouette"):  # φ = 0 is the image itself (`--views 0,…`)
                 degs, thetas = [0.0] + degs, [lab["theta"]] + thetas
                 silh = [box_silhouette(self.files[i].with_name(lab["silhouette"]), lab["box"], t)] + silh
             out["view_deg"] = torch.tensor(degs, dtype=torch.float32)
