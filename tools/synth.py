@@ -110,6 +110,20 @@ SKIN_TONES = np.array([[255, 224, 196], [241, 194, 160], [224, 172, 130], [198, 
                        [161, 102, 68], [120, 76, 50], [88, 56, 38]]) / 255.0
 
 
+def mirror_pose(theta: np.ndarray) -> np.ndarray:
+    """The pose seen in a mirror (left ↔ right): each rotation vector (x, y, z) becomes
+    (x, −y, −z), and left and right joints trade places."""
+    m = theta.copy()
+    for name in SMPL_JOINTS:
+        if name.startswith("left_"):
+            li, ri = J[name], J["right_" + name[5:]]
+            m[ri] = theta[li] * (1, -1, -1)
+            m[li] = theta[ri] * (1, -1, -1)
+        elif not name.startswith("right_"):
+            m[J[name]] = theta[J[name]] * (1, -1, -1)
+    return m
+
+
 def sample_pose(rng: np.random.Generator, family: str | None = None) -> tuple[np.ndarray, str]:
     """θ (24 × 3, no root) from the prior: a family's keyframe blended with a neighbour
     keyframe of the same family or the rest pose, jittered, clamped to the limits."""
@@ -118,16 +132,8 @@ def sample_pose(rng: np.random.Generator, family: str | None = None) -> tuple[np
     a = frames[rng.integers(len(frames))]
     b = frames[rng.integers(len(frames))] if rng.random() < 0.5 else np.zeros((24, 3))
     theta = a + rng.uniform(0, 0.35) * (b - a)
-    if rng.random() < 0.5:  # mirror left ↔ right
-        m = theta.copy()
-        for name in SMPL_JOINTS:
-            if name.startswith("left_"):
-                li, ri = J[name], J["right_" + name[5:]]
-                m[ri] = theta[li] * (1, -1, -1)
-                m[li] = theta[ri] * (1, -1, -1)
-            elif not name.startswith("right_"):
-                m[J[name]] = theta[J[name]] * (1, -1, -1)
-        theta = m
+    if rng.random() < 0.5:
+        theta = mirror_pose(theta)
     theta = theta + rng.normal(0, 0.15, size=(24, 3))
     theta = np.clip(theta, JOINT_LIMITS[..., 0], JOINT_LIMITS[..., 1])
     theta[0] = 0

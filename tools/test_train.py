@@ -185,11 +185,9 @@ def main() -> int:
         assert -5 < ev["anti_r2"] <= 1 and -5 < ev["sym_r2"] <= 1 and "antisymmetric" in p.stderr, ev
         truth = np.stack([train.rodrigues(np.asarray(json.loads(x.read_text())["theta"]))
                           for x in sorted(synth.glob("*.json"))])
+        import synth
         aa = train.axis_angle(truth)
-        mirrored = aa.copy()
-        for a, b in [(1, 2), (4, 5), (7, 8), (10, 11), (13, 14), (16, 17), (18, 19), (20, 21), (22, 23)]:
-            mirrored[:, a], mirrored[:, b] = aa[:, b] * [1, -1, -1], aa[:, a] * [1, -1, -1]
-        hedge = train.rodrigues((aa + mirrored) / 2)
+        hedge = train.rodrigues((aa + np.stack([synth.mirror_pose(x) for x in aa])) / 2)
         r_truth, r_hedge = train.mirror_r2(truth, truth), train.mirror_r2(hedge, truth)
         assert r_truth == {"sym_r2": 1.0, "anti_r2": 1.0}, r_truth
         assert r_hedge["anti_r2"] <= 0 and r_hedge["sym_r2"] > 0.9, r_hedge

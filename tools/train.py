@@ -71,8 +71,9 @@ class Sample(dict):
 
 
 class SynthData(torch.utils.data.Dataset):
-    def __init__(self, folder: Path, cfg: Config, augment: bool, jitter: float = 0.15):
+    def __init__(self, folder: Path, cfg: Config, augment: bool, jitter: float = 0.15, view0: bool = False):
         self.folder, self.cfg, self.augment, self.jitter = Path(folder), cfg, augment, jitter
+        self.view0 = view0  # also the image's own silhouette as view φ = 0 (`--views 0,…`)
         self.rescan()
         if not self.files:
             raise SystemExit(f"{folder}: no labels (NAME.json) found; make some with tools/synth.py")
@@ -112,7 +113,7 @@ class SynthData(torch.utils.data.Dataset):
             degs = [v["phi_deg"] for v in views]
             thetas = [v["theta"] for v in views]
             silh = [tiles[:, k * t:(k + 1) * t] for k in range(len(views))]
-            if 0 not in degs and lab.get("silhouette"):  # φ = 0 is the image itself (`--views 0,…`)
+            if self.view0 and 0 not in degs and lab.get("silhouette"):
                 degs, thetas = [0.0] + degs, [lab["theta"]] + thetas
                 silh = [box_silhouette(self.files[i].with_name(lab["silhouette"]), lab["box"], t)] + silh
             out["view_deg"] = torch.tensor(degs, dtype=torch.float32)
@@ -310,12 +311,11 @@ def losses(tr: Trainer, joints_of, batch, args, imag: bool, cons: bool, views: l
                 k = [float(v) for v in batch["view_deg"][0]].index(deg)
                 gr = batch["view_rotmats"][:, k]
                 silh = F.adaptive_avg_pool2d(batch["view_silh"][:, k:k + 1], a.shape[-2:])
+                out["imag_silh"] = out.get("imag_silh", 0) + args.lsilh * ((a - silh) ** 2).mean() / len(chosen)
                 if deg == 0:
-                    out["imag_silh"] = out.get("imag_silh", 0) + args.lsilh * ((a - silh) ** 2).mean() / len(chosen)
                     continue
                 rj = with_root(r, gr) if args.joints3d_frame == "body" else r
                 out["imag_3d"] = out.get("imag_3d", 0) + args.l3d * ((joints_of(rj, b) - joints_of(gr, batch["betas"])) ** 2).mean() / len(chosen)
-                out["imag_silh"] = out.get("imag_silh", 0) + args.lsilh * ((a - silh) ** 2).mean() / len(chosen)
                 out["imag_pose"] = out.get("imag_pose", 0) + args.lpose * ((r - gr) ** 2).mean() / len(chosen)
                 out["imag_shape"] = out.get("imag_shape", 0) + args.lshape * ((b - batch["betas"]) ** 2).mean() / len(chosen)
     if cons and len(preds) > 1:
@@ -510,7 +510,7 @@ def main() -> int:
     cfg.encoder.latent_dim = args.latent_dim or cfg.encoder.latent_dim
     cfg.head.hidden = args.head_hidden or cfg.head.hidden
     cfg.name = args.name or (cfg.name if cfg.name.endswith("-anny") else f"{cfg.name}-anny")
-    sets = [SynthData(d, cfg, augment=True, jitter=args.box_jitter) for d in args.data]
+    sets = [SynthData(d, cfg, augment=True, jitter=args.box_jitter, view0=0.0 in views) for d in args.data]
     sets += [SpinNpzData(n, args.npz_images, cfg, augment=True) for n in args.npz]
     if not sets:
         ap.error("give --data and/or --npz")
