@@ -96,6 +96,13 @@ impl fmt::Display for Inspection {
         "head      conv {} ch, regressor {} hidden, {} iterations from {}, {} rotations, {} joints, {} betas",
         h.conv_channels, h.hidden, h.iterations, h.mean_params, h.rotation, h.joints, h.betas
     )?;
+        if h.facing_gate > 0.0 {
+            writeln!(
+            out,
+            "          mirror gate k = {}: left/right follow the predicted root (facing the camera or not)",
+            h.facing_gate
+        )?;
+        }
         writeln!(out)?;
         writeln!(
             out,

@@ -17,7 +17,10 @@ as in CI): a few steps on a few images.
    checkpoint's did, trains on, and exports; a narrower one is refused in one line;
 7. --views 0,…: the image's own silhouette, cut from its mask, matches the one synth.py
    renders for φ = 0, and trains; the limbs' mirror R² is 1 for the truth and ≤ 0 in its
-   antisymmetric part for a prediction that averages each pose with its mirror image.
+   antisymmetric part for a prediction that averages each pose with its mirror image;
+8. --facing-gate: the head's mirror of 6D rotations is synth.py's mirror of poses, its
+   facing cosine follows the labels' yaw, the gated head blends the regressor's answer with
+   its mirror by that cosine, and a gated run trains and exports with the gate in its manifest.
 """
 from __future__ import annotations
 
@@ -193,6 +196,40 @@ def main() -> int:
         assert r_hedge["anti_r2"] <= 0 and r_hedge["sym_r2"] > 0.9, r_hedge
         print(f"ok --views 0: the mask's silhouette matches synth.py's φ = 0 tile, trains; mirror R² of the "
               f"truth {r_truth}, of a pose averaged with its mirror {r_hedge}")
+
+        from imphmr_ref import geometry
+        labs = [json.loads(x.read_text()) for x in sorted((tmp / "synth").glob("*.json"))]
+        rot = torch.from_numpy(truth).float()
+        six = rot[..., :2].reshape(len(rot), -1)
+        mirrored = geometry.rot6d_to_rotmat(geometry.mirror_pose6d(six)).reshape(rot.shape)
+        want = train.rodrigues(np.stack([synth.mirror_pose(x) for x in aa]))
+        err = np.abs(mirrored.numpy() - np.concatenate([truth[:, :1], want[:, 1:]], 1)).max()
+        assert err < 1e-5, err  # the root stays, every other joint mirrored
+        facing = geometry.facing_camera(six[:, :6])[:, 0].numpy()
+        cos_yaw = np.cos(np.radians([lab["yaw_deg"] for lab in labs]))
+        assert np.abs(facing - cos_yaw).max() < 0.2, (facing, cos_yaw)
+        model = ImpHMR(old_cfg, ck["mean_params"]).eval()
+        torch.manual_seed(0)
+        for prm in model.head.parameters():
+            prm.data.normal_(0, 0.05)
+        f = old_cfg.field
+        args = (torch.randn(2, f.feature_dim, f.height, f.width), torch.rand(2, 1, f.height, f.width),
+                torch.randn(2, old_cfg.encoder.latent_dim),
+                model.mean_pose6d.expand(2, -1), model.mean_betas.expand(2, -1), model.mean_cam.expand(2, -1))
+        with torch.no_grad():
+            raw = model.head(*args)[0]
+            model.head.facing_gate = 6.0
+            gated = model.head(*args)[0]
+        front = torch.sigmoid(6 * geometry.facing_camera(raw[:, :6]))
+        assert torch.allclose(gated, front * raw + (1 - front) * geometry.mirror_pose6d(raw), atol=1e-6)
+        assert not torch.allclose(gated, raw, atol=1e-3), "the gate changed nothing"
+        p = run(HERE / "train.py", *common, "--out", tmp / "gated", "--steps", "3", "--init-from", tmp / "run/last.pt",
+                "--facing-gate", "6")
+        assert torch.load(tmp / "gated/last.pt", weights_only=False)["config"]["head"]["facing_gate"] == 6.0
+        run(HERE / "export_bundle.py", "--checkpoint", tmp / "gated/last.pt", "--out", tmp / "gated-bundle")
+        assert "facing_gate = 6.0" in (tmp / "gated-bundle/imphmr.toml").read_text()
+        print(f"ok --facing-gate: 6D mirror = synth.py's, facing vs cos(yaw) within "
+              f"{np.abs(facing - cos_yaw).max():.3f}, the head blends by it, trains and exports")
 
         np.savez(tmp / "bad.npz", imgname=np.array(["x.jpg"]), center=np.zeros((1, 2)))
         p = run(HERE / "train.py", "--npz", tmp / "bad.npz", "--out", tmp / "bad", "--steps", "1", check=False)

@@ -437,6 +437,9 @@ def main() -> int:
                     help="crop side in pixels (0: the preset's, 224); the manifest carries it")
     ap.add_argument("--latent-dim", type=int, default=0, help="width of z (0: the preset's)")
     ap.add_argument("--head-hidden", type=int, default=0, help="width of the regressor's layers (0: the preset's)")
+    ap.add_argument("--facing-gate", type=float, default=None,
+                    help="sharpness of the head's mirror gate (imphmr_ref/model.py Head; 0: none); "
+                         "default: the --init-from checkpoint's, else 0")
     ap.add_argument("--init-from", type=Path,
                     help="start from this checkpoint's weights, widened where --latent-dim / --head-hidden "
                          "are larger (new inputs weighted 0: the network's answers are unchanged at step 0)")
@@ -509,6 +512,10 @@ def main() -> int:
             ap.error(f"{flag} {value}: expected 8…4096")
     cfg.encoder.latent_dim = args.latent_dim or cfg.encoder.latent_dim
     cfg.head.hidden = args.head_hidden or cfg.head.hidden
+    if args.facing_gate is not None:
+        if not 0 <= args.facing_gate <= 50:
+            ap.error(f"--facing-gate {args.facing_gate}: expected 0…50")
+        cfg.head.facing_gate = args.facing_gate
     cfg.name = args.name or (cfg.name if cfg.name.endswith("-anny") else f"{cfg.name}-anny")
     sets = [SynthData(d, cfg, augment=True, jitter=args.box_jitter, view0=0.0 in views) for d in args.data]
     sets += [SpinNpzData(n, args.npz_images, cfg, augment=True) for n in args.npz]
@@ -667,6 +674,7 @@ def widen_into(model: ImpHMR, old: dict, old_cfg: Config):
                          f"{z_new} and {model.cfg.head.hidden} (widening only)")
     same = copy.deepcopy(old_cfg)
     same.encoder.latent_dim, same.head.hidden, same.name = z_new, model.cfg.head.hidden, model.cfg.name
+    same.head.facing_gate = model.cfg.head.facing_gate  # a gate has no weights: any checkpoint takes one
     same.input = model.cfg.input
     if same != model.cfg or set(old) != set(new):
         raise SystemExit("--init-from: the checkpoint's network differs from this one beyond z and the regressor width")

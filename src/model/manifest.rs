@@ -105,6 +105,10 @@ pub struct HeadSpec {
     pub hidden: usize,
     /// Regressor refinements; unrolled inside head.onnx.
     pub iterations: usize,
+    /// Sharpness k of the mirror gate inside head.onnx (0: none; absent in older bundles).
+    /// The graph applies it; the engine checks and reports it.
+    #[serde(default)]
+    pub facing_gate: f32,
     pub rotation: String,
     pub joints: usize,
     pub betas: usize,
@@ -311,6 +315,12 @@ impl Manifest {
         }
         if self.input.std.iter().any(|s| *s <= 0.0) {
             return Err(("input.std", "every channel must be positive".into()));
+        }
+        if !(0.0..=50.0).contains(&self.head.facing_gate) {
+            return Err((
+                "head.facing_gate",
+                format!("must be in 0…50, is {}", self.head.facing_gate),
+            ));
         }
         if self.head.rotation != "6d" {
             return Err((

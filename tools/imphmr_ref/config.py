@@ -57,6 +57,10 @@ class HeadConfig:
     conv_channels: int = 128
     hidden: int = 1024
     iterations: int = 3
+    # > 0: the regressor answers the pose as seen facing the camera, and the head mirrors
+    # it (left ↔ right) as far as its own root says the body is turned away, with weight
+    # sigmoid(facing_gate · cos(front, camera)); 0: no gate (the seed's network).
+    facing_gate: float = 0.0
     rotation: str = "6d"
     joints: int = 24
     betas: int = 10

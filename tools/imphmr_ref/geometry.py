@@ -108,13 +108,37 @@ def volume_render(sigma, feature, deltas, height: int, width: int):
 def rot6d_to_rotmat(x: torch.Tensor) -> torch.Tensor:
     """SPIN's 6D representation: (…, 6) read as a 3×2 matrix [a1 a2] (row-major);
     Gram–Schmidt gives columns b1, b2, b3 = b1 × b2. Returns (…, 3, 3)."""
+    b1, b2 = _gram_schmidt(x)
+    b3 = torch.cross(b1, b2, dim=1)
+    return torch.stack([b1, b2, b3], dim=-1)
+
+
+def _gram_schmidt(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     m = x.reshape(-1, 3, 2)
     a1, a2 = m[:, :, 0], m[:, :, 1]
     b1 = a1 / a1.norm(dim=1, keepdim=True)
     b2 = a2 - (b1 * a2).sum(dim=1, keepdim=True) * b1
-    b2 = b2 / b2.norm(dim=1, keepdim=True)
-    b3 = torch.cross(b1, b2, dim=1)
-    return torch.stack([b1, b2, b3], dim=-1)
+    return b1, b2 / b2.norm(dim=1, keepdim=True)
+
+
+# Mirroring a pose (left ↔ right) is linear in SPIN's 6D rotations: R becomes S·R·S with
+# S = diag(−1, 1, 1), and left and right joints trade places (SMPL's 24-joint order).
+MIRROR_JOINTS = [0, 2, 1, 3, 5, 4, 6, 8, 7, 9, 11, 10, 12, 14, 13, 15, 17, 16, 19, 18, 21, 20, 23, 22]
+MIRROR_SIGNS_6D = [1.0, -1.0, -1.0, 1.0, -1.0, 1.0]  # [a1 a2] row-major: S·[a1 a2]·diag(−1, 1)
+
+
+def mirror_pose6d(pose6d: torch.Tensor) -> torch.Tensor:
+    """(N, 24·6) joint rotations → those of the mirrored pose; the root stays as it is."""
+    n = pose6d.shape[0]
+    m = pose6d.reshape(n, 24, 6)[:, MIRROR_JOINTS] * pose6d.new_tensor(MIRROR_SIGNS_6D)
+    return torch.cat([pose6d[:, :6], m[:, 1:].reshape(n, -1)], dim=1)
+
+
+def facing_camera(root6d: torch.Tensor) -> torch.Tensor:
+    """(N, 6) root rotation → (N, 1) cosine between the body's front (+z) and the way to
+    the camera (−z): 1 facing it, −1 turned away, 0 side on."""
+    b1, b2 = _gram_schmidt(root6d)
+    return -(b1[:, :1] * b2[:, 1:2] - b1[:, 1:2] * b2[:, :1])  # −R[2, 2], R[:, 2] = b1 × b2
 
 
 def rotmat_to_axis_angle(r: np.ndarray) -> np.ndarray:

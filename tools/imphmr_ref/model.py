@@ -119,13 +119,20 @@ class FeatureField(nn.Module):
 
 class Head(nn.Module):
     """F and A → two 3×3 convs → average pool, joined with z; then SPIN's regressor:
-    `iterations` refinements of [pose6d, β, camera] starting from the mean parameters."""
+    `iterations` refinements of [pose6d, β, camera] starting from the mean parameters.
+
+    With `facing_gate` > 0 the refinements run in a camera-facing convention: an image
+    shows which side a raised arm is on, not whether it is the left or the right one; that
+    depends on the body facing the camera or not, which the root tells. Without the gate
+    the network must learn that product itself, and under yaws drawn over 360° it does not
+    (it answers the average of a pose and its mirror image: docs/ACCURACY.md)."""
 
     def __init__(self, cfg: Config):
         super().__init__()
         h = cfg.head
         ch = h.conv_channels
         self.iterations = h.iterations
+        self.facing_gate = h.facing_gate
         self.conv1 = nn.Conv2d(cfg.field.feature_dim + 1, ch, 3, padding=1)
         self.conv2 = nn.Conv2d(ch, ch, 3, stride=2, padding=1)
         n_in = ch + cfg.encoder.latent_dim + cfg.pose_dim + h.betas + 3
@@ -148,6 +155,9 @@ class Head(nn.Module):
             pose = self.decpose(xc) + pose
             betas = self.decshape(xc) + betas
             cam = self.deccam(xc) + cam
+        if self.facing_gate > 0:
+            front = torch.sigmoid(self.facing_gate * geometry.facing_camera(pose[:, :6]))
+            pose = front * pose + (1 - front) * geometry.mirror_pose6d(pose)
         return pose, betas, cam
 
 
