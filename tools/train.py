@@ -71,8 +71,10 @@ class Sample(dict):
 
 
 class SynthData(torch.utils.data.Dataset):
-    def __init__(self, folder: Path, cfg: Config, augment: bool, jitter: float = 0.15, view0: bool = False):
+    def __init__(self, folder: Path, cfg: Config, augment: bool, jitter: float = 0.15, view0: bool = False,
+                 flip: float = 0.0):
         self.folder, self.cfg, self.augment, self.jitter = Path(folder), cfg, augment, jitter
+        self.flip = flip  # chance of a sample seen in a mirror (mirror_sample)
         self.view0 = view0  # also the image's own silhouette as view φ = 0 (`--views 0,…`)
         self.rescan()
         if not self.files:
@@ -120,7 +122,30 @@ class SynthData(torch.utils.data.Dataset):
             out["view_rotmats"] = torch.from_numpy(rodrigues(np.asarray(thetas))).float()
             out["view_silh"] = torch.from_numpy(np.stack(silh).astype(np.float32))
             out["has_views"] = torch.tensor(1.0)
+        if self.augment and np.random.random() < self.flip:
+            out = mirror_sample(out)
         return out
+
+
+MIRROR_SIGNS = torch.tensor([[1.0, -1, -1], [-1, 1, 1], [-1, 1, 1]])  # S·R·S, S = diag(−1, 1, 1)
+
+
+def mirror_sample(s: dict) -> dict:
+    """The sample seen in a mirror: the crop flipped left ↔ right and every label with it
+    (left and right joints trade places, rotations R → S·R·S, x → −x, the view at φ is the
+    one at −φ). The open body model is mirror-symmetric (to 1e-4), so β stays. A sample
+    whose views are not closed under φ → −φ is left as it is."""
+    j = geometry.MIRROR_JOINTS
+    out = dict(s, image=s["image"].flip(-1), rotmats=s["rotmats"][j] * MIRROR_SIGNS,
+               kp2d=s["kp2d"][j] * torch.tensor([-1.0, 1, 1]), joints3d=s["joints3d"][j] * torch.tensor([-1.0, 1, 1, 1]))
+    if "view_deg" in s:
+        degs = [round(float(d)) % 360 for d in s["view_deg"]]
+        if any((360 - d) % 360 not in degs for d in degs):
+            return s
+        k = [degs.index((360 - d) % 360) for d in degs]
+        out["view_rotmats"] = s["view_rotmats"][k][:, j] * MIRROR_SIGNS
+        out["view_silh"] = s["view_silh"][k].flip(-1)
+    return out
 
 
 def box_silhouette(mask: Path, box, tile: int) -> np.ndarray:
@@ -458,6 +483,8 @@ def main() -> int:
     ap.add_argument("--lpose", type=float, default=1.0, help="λpose")
     ap.add_argument("--lshape", type=float, default=0.001, help="λshape (SPIN's)")
     ap.add_argument("--lsilh", type=float, default=1.0, help="λsilh")
+    ap.add_argument("--flip", type=float, default=0.0,
+                    help="chance that a synthetic sample is seen in a mirror (image and labels; SPIN flips half)")
     ap.add_argument("--box-jitter", type=float, default=0.15,
                     help="random shift (each axis) and size change of the person box, as a fraction of its side")
     ap.add_argument("--mean-cam-scale", type=float, default=0,
@@ -517,7 +544,10 @@ def main() -> int:
             ap.error(f"--facing-gate {args.facing_gate}: expected 0…50")
         cfg.head.facing_gate = args.facing_gate
     cfg.name = args.name or (cfg.name if cfg.name.endswith("-anny") else f"{cfg.name}-anny")
-    sets = [SynthData(d, cfg, augment=True, jitter=args.box_jitter, view0=0.0 in views) for d in args.data]
+    if not 0 <= args.flip <= 1:
+        ap.error(f"--flip {args.flip}: expected a chance in 0…1")
+    sets = [SynthData(d, cfg, augment=True, jitter=args.box_jitter, view0=0.0 in views, flip=args.flip)
+            for d in args.data]
     sets += [SpinNpzData(n, args.npz_images, cfg, augment=True) for n in args.npz]
     if not sets:
         ap.error("give --data and/or --npz")
