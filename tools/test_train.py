@@ -23,7 +23,9 @@ as in CI): a few steps on a few images.
    its mirror by that cosine, and a gated run trains and exports with the gate in its manifest;
 9. --flip: a sample seen in a mirror keeps its labels true (the body model's joints of the
    mirrored θ are the mirrored joints, in every view), mirroring twice gives it back, and
-   a run with --flip 1 trains.
+   a run with --flip 1 trains;
+10. --spatial-readout with --init-from: the encoder's spatial read-out answers as the
+   average pool + fc it replaces, trains, and exports with its arch in the manifest.
 """
 from __future__ import annotations
 
@@ -255,6 +257,19 @@ def main() -> int:
         run(HERE / "train.py", *common, "--out", tmp / "flipped", "--steps", "2", "--flip", "1")
         print(f"ok --flip: mirrored labels agree with the body model within {worst * 1000:.2f} mm in every view, "
               f"mirroring twice is the identity, trains")
+
+        spatial_cfg = Config.from_dict(ck["config"])
+        spatial_cfg.encoder.arch = "resnet-bottleneck-spatial"
+        spatial = ImpHMR(spatial_cfg, ck["mean_params"])
+        train.widen_into(spatial, ck["model"], old_cfg)
+        with torch.no_grad():
+            gap = float((old.eval().encoder(x) - spatial.eval().encoder(x)).abs().max())
+        assert gap < 1e-5 and spatial.encoder.spatial.weight.shape[-1] == 2, (gap, spatial.encoder.spatial.weight.shape)
+        run(HERE / "train.py", *common, "--out", tmp / "spatial", "--steps", "2", "--init-from", tmp / "run/last.pt",
+            "--spatial-readout")
+        run(HERE / "export_bundle.py", "--checkpoint", tmp / "spatial/last.pt", "--out", tmp / "spatial-bundle")
+        assert 'arch = "resnet-bottleneck-spatial"' in (tmp / "spatial-bundle/imphmr.toml").read_text()
+        print(f"ok --spatial-readout: z as the pooled encoder's within {gap:.1e}, trains, exports")
 
         np.savez(tmp / "bad.npz", imgname=np.array(["x.jpg"]), center=np.zeros((1, 2)))
         p = run(HERE / "train.py", "--npz", tmp / "bad.npz", "--out", tmp / "bad", "--steps", "1", check=False)

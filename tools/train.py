@@ -51,6 +51,7 @@ sys.path.insert(0, str(HERE))
 from body_model import axis_angle, read_body, rodrigues  # noqa: E402
 from imphmr_ref import ImpHMR, PRESETS, geometry  # noqa: E402
 from imphmr_ref.config import Config  # noqa: E402
+from imphmr_ref.model import last_map_side, spatial_from_pooled  # noqa: E402
 
 SPIN_FOCAL = 5000.0
 
@@ -465,6 +466,9 @@ def main() -> int:
     ap.add_argument("--facing-gate", type=float, default=None,
                     help="sharpness of the head's mirror gate (imphmr_ref/model.py Head; 0: none); "
                          "default: the --init-from checkpoint's, else 0")
+    ap.add_argument("--spatial-readout", action="store_true",
+                    help="the encoder's spatial read-out (arch resnet-bottleneck-spatial, imphmr_ref/model.py "
+                         "Encoder) instead of average pool + fc; with --init-from, made to answer as the pooled one did")
     ap.add_argument("--init-from", type=Path,
                     help="start from this checkpoint's weights, widened where --latent-dim / --head-hidden "
                          "are larger (new inputs weighted 0: the network's answers are unchanged at step 0)")
@@ -539,6 +543,8 @@ def main() -> int:
             ap.error(f"{flag} {value}: expected 8…4096")
     cfg.encoder.latent_dim = args.latent_dim or cfg.encoder.latent_dim
     cfg.head.hidden = args.head_hidden or cfg.head.hidden
+    if args.spatial_readout:
+        cfg.encoder.arch = "resnet-bottleneck-spatial"
     if args.facing_gate is not None:
         if not 0 <= args.facing_gate <= 50:
             ap.error(f"--facing-gate {args.facing_gate}: expected 0…50")
@@ -699,6 +705,14 @@ def widen_into(model: ImpHMR, old: dict, old_cfg: Config):
     reads [conv features, z, pose, β, cam]: its old columns move with the widened z."""
     new = model.state_dict()
     z_old, z_new, conv = old_cfg.encoder.latent_dim, model.cfg.encoder.latent_dim, model.cfg.head.conv_channels
+    if old_cfg.encoder.arch == "resnet-bottleneck" and model.cfg.encoder.arch == "resnet-bottleneck-spatial":
+        if z_new != z_old:
+            raise SystemExit("--init-from: --spatial-readout keeps z as it is (widen first, then read out spatially)")
+        pooled = {k: old[k] for k in ("encoder.fc.weight", "encoder.fc.bias")}
+        old = {k: v for k, v in old.items() if not k.startswith("encoder.fc.")}
+        old.update(spatial_from_pooled(pooled["encoder.fc.weight"], pooled["encoder.fc.bias"], last_map_side(model.cfg)))
+        old_cfg = copy.deepcopy(old_cfg)
+        old_cfg.encoder.arch = model.cfg.encoder.arch
     if z_new < z_old or model.cfg.head.hidden < old_cfg.head.hidden:
         raise SystemExit(f"--init-from: z {z_old} and regressor {old_cfg.head.hidden} cannot grow into "
                          f"{z_new} and {model.cfg.head.hidden} (widening only)")

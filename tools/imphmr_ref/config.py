@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from dataclasses import field as dc_field
 
 FORMAT_VERSION = 1
+ENCODER_ARCHS = ("resnet-bottleneck", "resnet-bottleneck-spatial")
 
 
 @dataclass
@@ -25,6 +26,9 @@ class InputConfig:
 @dataclass
 class EncoderConfig:
     file: str = "encoder.onnx"
+    # resnet-bottleneck: global average pool → fc → z (torchvision's). resnet-bottleneck-
+    # spatial: 1×1 conv to Z channels, then one conv over the whole last map (a fully
+    # connected layer that knows where each feature is) → z; see model.Encoder.
     arch: str = "resnet-bottleneck"
     blocks: list[int] = dc_field(default_factory=lambda: [3, 4, 6, 3])  # ResNet-50
     width: int = 64  # channels of the stem; bottleneck outputs are 4x

@@ -50,7 +50,11 @@ class Bottleneck(nn.Module):
 
 
 class Encoder(nn.Module):
-    """ResNet (torchvision layout) → global average pool → fc → latent z."""
+    """ResNet (torchvision layout) → global average pool → fc → latent z; or, for arch
+    `resnet-bottleneck-spatial`, → 1×1 conv `reduce` (to Z) → conv `spatial` whose kernel
+    covers the whole last map → z. The average pool keeps what is in the image, not where:
+    which side of the body a raised arm is on must then be built from features that see
+    both (docs/ACCURACY.md); the spatial read-out gets it from where a feature fires."""
 
     def __init__(self, cfg: Config):
         super().__init__()
@@ -66,13 +70,39 @@ class Encoder(nn.Module):
                 blocks.append(Bottleneck(in_ch, width, stride))
                 in_ch = width * Bottleneck.expansion
             setattr(self, f"layer{stage + 1}", nn.Sequential(*blocks))
-        self.fc = nn.Linear(in_ch, e.latent_dim)
+        self.spatial_readout = e.arch == "resnet-bottleneck-spatial"
+        if self.spatial_readout:
+            side = last_map_side(cfg)
+            self.reduce = nn.Conv2d(in_ch, e.latent_dim, 1, bias=False)
+            self.spatial = nn.Conv2d(e.latent_dim, e.latent_dim, side)
+        else:
+            self.fc = nn.Linear(in_ch, e.latent_dim)
 
     def forward(self, image):
         x = F.relu(self.bn1(self.conv1(image)))
         x = F.max_pool2d(x, 3, stride=2, padding=1)
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        if self.spatial_readout:
+            return self.spatial(self.reduce(x)).flatten(1)
         return self.fc(x.mean(dim=(2, 3)))
+
+
+def last_map_side(cfg: Config) -> int:
+    """Side of the encoder's last feature map: the stem and its pool halve twice, every
+    stage after the first once more (rounding up, as the 3×3 strided convs do)."""
+    side = cfg.input.size
+    for _ in range(1 + len(cfg.encoder.blocks)):
+        side = (side + 1) // 2
+    return side
+
+
+def spatial_from_pooled(fc_weight: torch.Tensor, fc_bias: torch.Tensor, side: int) -> dict:
+    """The spatial read-out's weights that answer exactly as average pool + fc:
+    reduce = fc, spatial = identity / side² at every position."""
+    z = fc_weight.shape[0]
+    eye = torch.eye(z, dtype=fc_weight.dtype)[:, :, None, None].expand(z, z, side, side)
+    return {"encoder.reduce.weight": fc_weight[:, :, None, None].clone(),
+            "encoder.spatial.weight": eye / side**2, "encoder.spatial.bias": fc_bias.clone()}
 
 
 # ----------------------------------------------------------------------- feature field
