@@ -25,7 +25,10 @@ as in CI): a few steps on a few images.
    mirrored θ are the mirrored joints, in every view), mirroring twice gives it back, and
    a run with --flip 1 trains;
 10. --spatial-readout with --init-from: the encoder's spatial read-out answers as the
-   average pool + fc it replaces, trains, and exports with its arch in the manifest.
+   average pool + fc it replaces, trains, and exports with its arch in the manifest;
+11. --l2d-maps: the joint maps' divergence is 0 for maps that are right and large for
+   maps with left and right swapped; a run with them logs the term, resumes with their
+   state, and exports the network alone.
 """
 from __future__ import annotations
 
@@ -270,6 +273,20 @@ def main() -> int:
         run(HERE / "export_bundle.py", "--checkpoint", tmp / "spatial/last.pt", "--out", tmp / "spatial-bundle")
         assert 'arch = "resnet-bottleneck-spatial"' in (tmp / "spatial-bundle/imphmr.toml").read_text()
         print(f"ok --spatial-readout: z as the pooled encoder's within {gap:.1e}, trains, exports")
+
+        kp = data[0]["kp2d"][None]
+        right = torch.log(train.joint_map_targets(kp, 8, 8)).reshape(1, 24, 8, 8)
+        swapped = right[:, geometry.MIRROR_JOINTS]
+        kl_right, kl_swapped = float(train.joint_maps_kl(right, kp)), float(train.joint_maps_kl(swapped, kp))
+        assert kl_right < 1e-4 and kl_swapped > 0.5, (kl_right, kl_swapped)
+        run(HERE / "train.py", *common, "--out", tmp / "maps", "--steps", "2", "--l2d-maps", "0.2")
+        p = run(HERE / "train.py", *common, "--out", tmp / "maps", "--steps", "3", "--l2d-maps", "0.2", "--resume")
+        log = [json.loads(x) for x in (tmp / "maps/log.jsonl").read_text().splitlines()]
+        assert all(np.isfinite(r["2d_maps"]) for r in log if "loss" in r) and "at step 2" in p.stderr
+        assert "joint_maps" in torch.load(tmp / "maps/last.pt", weights_only=False)
+        run(HERE / "export_bundle.py", "--checkpoint", tmp / "maps/last.pt", "--out", tmp / "maps-bundle")
+        print(f"ok --l2d-maps: divergence {kl_right:.1e} for right maps, {kl_swapped:.2f} with left and right "
+              f"swapped; logged, resumed, exported")
 
         np.savez(tmp / "bad.npz", imgname=np.array(["x.jpg"]), center=np.zeros((1, 2)))
         p = run(HERE / "train.py", "--npz", tmp / "bad.npz", "--out", tmp / "bad", "--steps", "1", check=False)

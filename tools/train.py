@@ -241,12 +241,47 @@ class TorchJoints(torch.nn.Module):
 # ------------------------------------------------------------------------- model
 
 
+class JointMaps(torch.nn.Module):
+    """Training only, never exported (`--l2d-maps`): a 1×1 conv on the encoder's third
+    stage gives one map per joint; each is a softmax over the cells, pulled towards a
+    Gaussian (one cell wide) around that joint's 2D position. Every cell is told where the
+    left knee is and where the right one is, where L2d tells the whole image one number per
+    joint: dense supervision of which side is which (docs/ACCURACY.md)."""
+
+    def __init__(self, model: ImpHMR, joints: int = 24):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(model.encoder.layer3[-1].conv3.out_channels, joints, 1)
+        self.stage3 = None
+        model.encoder.layer3.register_forward_hook(lambda _m, _i, out: setattr(self, "stage3", out))
+
+    def loss(self, kp):
+        return joint_maps_kl(self.conv(self.stage3), kp)
+
+
+def joint_map_targets(kp, h: int, w: int):
+    """kp (B, J, 3) in the crop's [−1, 1] → (B, J, h·w): a Gaussian one cell wide around
+    each joint over the cell centres, summing to 1."""
+    ys = (torch.arange(h, device=kp.device) + 0.5) / h * 2 - 1
+    xs = (torch.arange(w, device=kp.device) + 0.5) / w * 2 - 1
+    d2 = (xs[None, None, None, :] - kp[..., 0, None, None]) ** 2 + (ys[None, None, :, None] - kp[..., 1, None, None]) ** 2
+    return F.softmax(-d2.flatten(2) / (2 * (2 / h) ** 2), -1)
+
+
+def joint_maps_kl(logits, kp):
+    """logits (B, J, h, w), kp (B, J, 3: x, y, confidence) → KL divergence of the maps'
+    softmax from the targets (0 when right), mean over joints weighted by confidence."""
+    target = joint_map_targets(kp, *logits.shape[-2:])
+    kl = (target * (torch.log(target + 1e-12) - F.log_softmax(logits.flatten(2), -1))).sum(-1)
+    return (kl * kp[..., 2]).mean()
+
+
 class Trainer(torch.nn.Module):
     """The reference network run on a batch, for any yaw."""
 
-    def __init__(self, model: ImpHMR):
+    def __init__(self, model: ImpHMR, joint_maps: bool = False):
         super().__init__()
         self.model = model
+        self.joint_maps = JointMaps(model) if joint_maps else None
         self.cache = {}
 
     @property
@@ -323,6 +358,8 @@ def losses(tr: Trainer, joints_of, batch, args, imag: bool, cons: bool, views: l
     out["3d"] = args.l3d * ((j3 - gj[..., :3]) ** 2 * gj[..., 3:]).mean()
     out["pose"] = args.lpose * ((rot0 - batch["rotmats"]) ** 2).mean()
     out["shape"] = args.lshape * ((beta0 - batch["betas"]) ** 2).mean()
+    if tr.joint_maps is not None:
+        out["2d_maps"] = args.l2d_maps * tr.joint_maps.loss(kp)
     preds = [(0.0, rot0, beta0)]
     if (imag or cons) and views:
         chosen = random.sample(views, min(args.imag_views, len(views)))
@@ -487,6 +524,9 @@ def main() -> int:
     ap.add_argument("--lpose", type=float, default=1.0, help="λpose")
     ap.add_argument("--lshape", type=float, default=0.001, help="λshape (SPIN's)")
     ap.add_argument("--lsilh", type=float, default=1.0, help="λsilh")
+    ap.add_argument("--l2d-maps", type=float, default=0.0,
+                    help="weight of an auxiliary loss, training only: per-joint 2D maps from the encoder's "
+                         "third stage (JointMaps; 0: none, the paper's objective)")
     ap.add_argument("--flip", type=float, default=0.0,
                     help="chance that a synthetic sample is seen in a mirror (image and labels; SPIN flips half)")
     ap.add_argument("--box-jitter", type=float, default=0.15,
@@ -578,7 +618,7 @@ def main() -> int:
         print(f"initialised from {args.init_from} (step {init['step']}), z {init['config']['encoder']['latent_dim']}"
               f"→{cfg.encoder.latent_dim}, regressor {init['config']['head']['hidden']}→{cfg.head.hidden}",
               file=sys.stderr)
-    tr = Trainer(model)
+    tr = Trainer(model, joint_maps=args.l2d_maps > 0)
     joints_of = TorchJoints(args.body_model)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     step = 0
@@ -587,15 +627,21 @@ def main() -> int:
             cfg = Config.from_dict(state["config"])
             print("note: resuming with the checkpoint's architecture", file=sys.stderr)
             model = ImpHMR(cfg, mean)
-            tr = Trainer(model)
+            tr = Trainer(model, joint_maps=args.l2d_maps > 0)
             opt = torch.optim.Adam(model.parameters(), lr=args.lr)
         if args.mean_cam_scale:
             state["model"]["mean_cam"] = torch.tensor([mean["cam"]])
         model.load_state_dict(state["model"])
         step = state["step"]
         print(f"resumed {ckpt_path} at step {step}", file=sys.stderr)
-    model.to(device)
+    # The maps' own optimiser, so a checkpoint without them resumes with them and back.
+    aux_opt = torch.optim.Adam(tr.joint_maps.parameters(), lr=args.lr) if tr.joint_maps else None
+    if aux_opt and state and "joint_maps" in state:
+        tr.joint_maps.load_state_dict(state["joint_maps"]["weights"])
+    tr.to(device)
     joints_of.to(device)
+    if aux_opt and state and "joint_maps" in state:
+        aux_opt.load_state_dict(state["joint_maps"]["optimizer"])
     if state:  # after the move, so the optimiser's moments land on the device too
         opt.load_state_dict(state["optimizer"])
         for group in opt.param_groups:  # --lr applies to a resumed run too
@@ -611,7 +657,9 @@ def main() -> int:
         torch.save({"model": cpu, **({} if weights_only else {"optimizer": opt.state_dict()}), "step": step,
                     "mean_params": mean, "preset": args.preset, "config": cfg.to_dict(), "args": plain(vars(args)),
                     "trained_on": describe(args, sum(len(d) for d in sets)),
-                    "best_pa_mpjpe_mm": best}, tmp)
+                    "best_pa_mpjpe_mm": best,
+                    **({"joint_maps": {"weights": tr.joint_maps.state_dict(), "optimizer": aux_opt.state_dict()}}
+                       if aux_opt and not weights_only else {})}, tmp)
         tmp.replace(path)
 
     def make_loader():
@@ -652,9 +700,13 @@ def main() -> int:
                 for group in opt.param_groups:
                     group["lr"] = args.lr * (step + 1) / args.warmup
             opt.zero_grad()
+            if aux_opt:
+                aux_opt.zero_grad()
             total.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_grad)
             opt.step()
+            if aux_opt:
+                aux_opt.step()
             step += 1
             seen += batch["image"].shape[0]
             if step % args.log_every == 0:
