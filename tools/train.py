@@ -20,6 +20,11 @@ R_y(φ2)·R_y(φ1)ᵀ·R (the rotation `imphmr --views` uses). Each step renders
 `--imag-views` yaws from p_cam; L_cons pairs each of them with φ0 and with each other.
 `--no-imag` / `--no-cons` train the ablations of docs/ACCURACY.md.
 
+Beyond the paper, off by default, for telling a pose from its mirror image (docs/ACCURACY.md,
+"Which side is which"): `--facing-gate` (the head mirrors its answer by its own facing),
+`--flip` (samples seen in a mirror), `--spatial-readout` (the encoder's read-out knows
+where features fire), `--l2d-maps` (an auxiliary loss on per-joint 2D maps, never exported).
+
 Data: folders written by tools/synth.py (NAME.jpg + NAME.json [+ NAME_views.png]) and
 SPIN-style .npz files (imgname, center, scale, pose, shape, S, part; `--npz-images` is the
 folder imgname is relative to). npz samples have no unseen-view labels, so only L_reg and
@@ -754,7 +759,8 @@ def widen_into(model: ImpHMR, old: dict, old_cfg: Config):
     each old matrix fills the top-left of the new one, the new rows keep their fresh
     initialisation and the new columns are 0, so nothing reads the new units yet and the
     answers are those of `old`; the gradient then puts the new width to use. The head's fc1
-    reads [conv features, z, pose, β, cam]: its old columns move with the widened z."""
+    reads [conv features, z, pose, β, cam]: its old columns move with the widened z. Into a
+    network with the spatial read-out, a pooled encoder's fc goes as spatial_from_pooled."""
     new = model.state_dict()
     z_old, z_new, conv = old_cfg.encoder.latent_dim, model.cfg.encoder.latent_dim, model.cfg.head.conv_channels
     if old_cfg.encoder.arch == "resnet-bottleneck" and model.cfg.encoder.arch == "resnet-bottleneck-spatial":
@@ -796,6 +802,8 @@ def widen_into(model: ImpHMR, old: dict, old_cfg: Config):
 
 def describe(args, n: int) -> str:
     losses_used = "L_reg" + ("" if args.no_imag else " + L_imag") + ("" if args.no_cons else " + L_cons")
+    losses_used += f" + joint maps λ {args.l2d_maps:g}" if args.l2d_maps else ""
+    losses_used += f", flip {args.flip:g}" if args.flip else ""
     data = ", ".join(str(d) for d in list(args.data) + list(args.npz))
     return (f"trained by tools/train.py ({losses_used}, p_cam {args.views}) on {n} images: {data}; "
             f"body model {Path(args.body_model).name}")
