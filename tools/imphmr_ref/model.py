@@ -17,7 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import geometry
-from .config import Config
+from .config import ENCODER_ARCHS, Config
 
 
 # --------------------------------------------------------------------------- encoder
@@ -70,6 +70,8 @@ class Encoder(nn.Module):
                 blocks.append(Bottleneck(in_ch, width, stride))
                 in_ch = width * Bottleneck.expansion
             setattr(self, f"layer{stage + 1}", nn.Sequential(*blocks))
+        if e.arch not in ENCODER_ARCHS:
+            raise ValueError(f"encoder.arch {e.arch!r}: expected one of {', '.join(ENCODER_ARCHS)}")
         self.spatial_readout = e.arch == "resnet-bottleneck-spatial"
         if self.spatial_readout:
             side = last_map_side(cfg)
