@@ -28,7 +28,8 @@ as in CI): a few steps on a few images.
    average pool + fc it replaces, trains, and exports with its arch in the manifest;
 11. --l2d-maps: the joint maps' divergence is 0 for maps that are right and large for
    maps with left and right swapped; a run with them logs the term, resumes with their
-   state, and exports the network alone.
+   state, and exports the network alone; --maps-facing-camera trades left and right
+   targets for exactly the bodies turned away (|yaw| > 90°), trains, and needs --l2d-maps.
 """
 from __future__ import annotations
 
@@ -285,8 +286,19 @@ def main() -> int:
         assert all(np.isfinite(r["2d_maps"]) for r in log if "loss" in r) and "at step 2" in p.stderr
         assert "joint_maps" in torch.load(tmp / "maps/last.pt", weights_only=False)
         run(HERE / "export_bundle.py", "--checkpoint", tmp / "maps/last.pt", "--out", tmp / "maps-bundle")
+        yaws = np.array([abs(json.loads(f.read_text())["yaw_deg"]) for f in data.files])
+        batch = train.collate([data[i] for i in range(len(data))])
+        named = train.named_as_facing_camera(batch["kp2d"], batch["rotmats"])
+        traded = (named != batch["kp2d"]).flatten(1).any(1).numpy()
+        assert (traded == (yaws > 90)).all() and 0 < traded.sum() < len(yaws), (traded, yaws)
+        run(HERE / "train.py", *common, "--out", tmp / "maps-cam", "--steps", "2", "--l2d-maps", "0.2",
+            "--maps-facing-camera")
+        p = run(HERE / "train.py", *common, "--out", tmp / "maps-cam-bad", "--steps", "2", "--maps-facing-camera",
+                check=False)
+        assert p.returncode == 2 and "give --l2d-maps too" in p.stderr, p.stderr
         print(f"ok --l2d-maps: divergence {kl_right:.1e} for right maps, {kl_swapped:.2f} with left and right "
-              f"swapped; logged, resumed, exported")
+              f"swapped; logged, resumed, exported; named as facing the camera: {traded.sum()} of {len(yaws)} "
+              f"turned away traded")
 
         np.savez(tmp / "bad.npz", imgname=np.array(["x.jpg"]), center=np.zeros((1, 2)))
         p = run(HERE / "train.py", "--npz", tmp / "bad.npz", "--out", tmp / "bad", "--steps", "1", check=False)

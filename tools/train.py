@@ -23,7 +23,8 @@ R_y(φ2)·R_y(φ1)ᵀ·R (the rotation `imphmr --views` uses). Each step renders
 Beyond the paper, off by default, for telling a pose from its mirror image (docs/ACCURACY.md,
 "Which side is which"): `--facing-gate` (the head mirrors its answer by its own facing),
 `--flip` (samples seen in a mirror), `--spatial-readout` (the encoder's read-out knows
-where features fire), `--l2d-maps` (an auxiliary loss on per-joint 2D maps, never exported).
+where features fire), `--l2d-maps` (an auxiliary loss on per-joint 2D maps, never exported;
+`--maps-facing-camera` names their joints in the gate's convention).
 
 Data: folders written by tools/synth.py (NAME.jpg + NAME.json [+ NAME_views.png]) and
 SPIN-style .npz files (imgname, center, scale, pose, shape, S, part; `--npz-images` is the
@@ -251,16 +252,31 @@ class JointMaps(torch.nn.Module):
     stage gives one map per joint; each is a softmax over the cells, pulled towards a
     Gaussian (one cell wide) around that joint's 2D position. Every cell is told where the
     left knee is and where the right one is, where L2d tells the whole image one number per
-    joint: dense supervision of which side is which (docs/ACCURACY.md)."""
+    joint: dense supervision of which side is which (docs/ACCURACY.md).
 
-    def __init__(self, model: ImpHMR, joints: int = 24):
+    `facing_camera` (`--maps-facing-camera`): the maps name left and right as for a body
+    that faces the camera, the gate's convention: for a body turned away (by the truth's
+    root) the left knee's map is pulled to the right knee. The image side then names every
+    joint in every view, where the true names need the facing too."""
+
+    def __init__(self, model: ImpHMR, joints: int = 24, facing_camera: bool = False):
         super().__init__()
         self.conv = torch.nn.Conv2d(model.encoder.layer3[-1].conv3.out_channels, joints, 1)
+        self.facing_camera = facing_camera
         self.stage3 = None
         model.encoder.layer3.register_forward_hook(lambda _m, _i, out: setattr(self, "stage3", out))
 
-    def loss(self, kp):
+    def loss(self, kp, rotmats):
+        if self.facing_camera:
+            kp = named_as_facing_camera(kp, rotmats)
         return joint_maps_kl(self.conv(self.stage3), kp)
+
+
+def named_as_facing_camera(kp, rotmats):
+    """kp (B, J, 3) with left and right traded for the bodies turned away from the camera
+    (rotmats' root: geometry.facing_camera's cosine, −R[2, 2], below 0)."""
+    away = rotmats[:, 0, 2, 2] > 0
+    return torch.where(away[:, None, None], kp[:, geometry.MIRROR_JOINTS], kp)
 
 
 def joint_map_targets(kp, h: int, w: int):
@@ -283,10 +299,10 @@ def joint_maps_kl(logits, kp):
 class Trainer(torch.nn.Module):
     """The reference network run on a batch, for any yaw."""
 
-    def __init__(self, model: ImpHMR, joint_maps: bool = False):
+    def __init__(self, model: ImpHMR, joint_maps: bool = False, maps_facing_camera: bool = False):
         super().__init__()
         self.model = model
-        self.joint_maps = JointMaps(model) if joint_maps else None
+        self.joint_maps = JointMaps(model, facing_camera=maps_facing_camera) if joint_maps else None
         self.cache = {}
 
     @property
@@ -364,7 +380,7 @@ def losses(tr: Trainer, joints_of, batch, args, imag: bool, cons: bool, views: l
     out["pose"] = args.lpose * ((rot0 - batch["rotmats"]) ** 2).mean()
     out["shape"] = args.lshape * ((beta0 - batch["betas"]) ** 2).mean()
     if tr.joint_maps is not None:
-        out["2d_maps"] = args.l2d_maps * tr.joint_maps.loss(kp)
+        out["2d_maps"] = args.l2d_maps * tr.joint_maps.loss(kp, batch["rotmats"])
     preds = [(0.0, rot0, beta0)]
     if (imag or cons) and views:
         chosen = random.sample(views, min(args.imag_views, len(views)))
@@ -532,6 +548,9 @@ def main() -> int:
     ap.add_argument("--l2d-maps", type=float, default=0.0,
                     help="weight of an auxiliary loss, training only: per-joint 2D maps from the encoder's "
                          "third stage (JointMaps; 0: none, the paper's objective)")
+    ap.add_argument("--maps-facing-camera", action="store_true",
+                    help="the joint maps name left and right as if the body faced the camera (the --facing-gate "
+                         "convention): a body turned away has its left and right targets swapped")
     ap.add_argument("--flip", type=float, default=0.0,
                     help="chance that a synthetic sample is seen in a mirror (image and labels; SPIN flips half)")
     ap.add_argument("--box-jitter", type=float, default=0.15,
@@ -597,6 +616,8 @@ def main() -> int:
     cfg.name = args.name or (cfg.name if cfg.name.endswith("-anny") else f"{cfg.name}-anny")
     if not 0 <= args.flip <= 1:
         ap.error(f"--flip {args.flip}: expected a chance in 0…1")
+    if args.maps_facing_camera and not args.l2d_maps:
+        ap.error("--maps-facing-camera names the joint maps' targets: give --l2d-maps too")
     sets = [SynthData(d, cfg, augment=True, jitter=args.box_jitter, view0=0.0 in views, flip=args.flip)
             for d in args.data]
     sets += [SpinNpzData(n, args.npz_images, cfg, augment=True) for n in args.npz]
@@ -623,7 +644,7 @@ def main() -> int:
         print(f"initialised from {args.init_from} (step {init['step']}), z {init['config']['encoder']['latent_dim']}"
               f"→{cfg.encoder.latent_dim}, regressor {init['config']['head']['hidden']}→{cfg.head.hidden}",
               file=sys.stderr)
-    tr = Trainer(model, joint_maps=args.l2d_maps > 0)
+    tr = Trainer(model, joint_maps=args.l2d_maps > 0, maps_facing_camera=args.maps_facing_camera)
     joints_of = TorchJoints(args.body_model)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     step = 0
@@ -632,7 +653,7 @@ def main() -> int:
             cfg = Config.from_dict(state["config"])
             print("note: resuming with the checkpoint's architecture", file=sys.stderr)
             model = ImpHMR(cfg, mean)
-            tr = Trainer(model, joint_maps=args.l2d_maps > 0)
+            tr = Trainer(model, joint_maps=args.l2d_maps > 0, maps_facing_camera=args.maps_facing_camera)
             opt = torch.optim.Adam(model.parameters(), lr=args.lr)
         if args.mean_cam_scale:
             state["model"]["mean_cam"] = torch.tensor([mean["cam"]])
@@ -803,6 +824,7 @@ def widen_into(model: ImpHMR, old: dict, old_cfg: Config):
 def describe(args, n: int) -> str:
     losses_used = "L_reg" + ("" if args.no_imag else " + L_imag") + ("" if args.no_cons else " + L_cons")
     losses_used += f" + joint maps λ {args.l2d_maps:g}" if args.l2d_maps else ""
+    losses_used += " (named as facing the camera)" if args.maps_facing_camera else ""
     losses_used += f", flip {args.flip:g}" if args.flip else ""
     data = ", ".join(str(d) for d in list(args.data) + list(args.npz))
     return (f"trained by tools/train.py ({losses_used}, p_cam {args.views}) on {n} images: {data}; "
