@@ -18,6 +18,7 @@ What varies (all from --seed, so a seed and a count give the same files):
 - camera: focal 350–750 px for a 256-pixel frame, distance from the person's size in the
   frame, offset anywhere the person box stays inside the frame;
 - light: a directional light and ambient term; skin tones and per-part clothing colours;
+  with --heads, hair and a face (off by default: the committed held-out set has neither);
 - background: procedural (gradients, stripes, rectangles, noise) or crops of the licensed
   sample images (models/samples); occluders (rectangles, ellipses, photo patches) at a rate.
 Rotation convention (tested: tests/eval.rs holds it to body::consistency): the body seen
@@ -183,6 +184,41 @@ def part_colours(body, rng: np.random.Generator) -> np.ndarray:
     return np.clip(colour, 0, 1)
 
 
+HAIR_COLOURS = np.array([[20, 16, 14], [55, 35, 22], [95, 62, 36], [150, 110, 60], [200, 170, 110],
+                         [120, 50, 25], [150, 150, 150]]) / 255.0
+
+
+def head_features(body, albedo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """`--heads`: hair on the back and top of the head (short or long, now and then none),
+    eyes, brows and a mouth in front, painted on the rest-pose head's vertices (front +z,
+    up +y). A bald, faceless head looks the same from in front and from behind; real heads
+    do not, and which way a body faces is half of telling its left from its right."""
+    out = albedo.copy()
+    part = body.weights.argmax(1)
+    skull = body.v_template[part == J["head"]]
+    lo, span = skull.min(0), np.ptp(skull, axis=0)
+    # The back of the skull has few vertices of its own: its triangles reach down to the
+    # neck's, so the neck's are painted too (a hairline at the nape).
+    head = np.flatnonzero((part == J["head"]) | (part == J["neck"]))
+    v = body.v_template[head]
+    x = v[:, 0]
+    y, z = ((v[:, 1:] - lo[1:]) / span[1:]).T  # 0 chin/back … 1 top/nose; the neck below 0
+    skin = albedo[part == J["head"]].mean(0)
+    hair = HAIR_COLOURS[rng.integers(len(HAIR_COLOURS))] * rng.uniform(0.8, 1.15)
+    if rng.random() < 0.9:
+        nape = rng.uniform(-0.1, 0.15) if rng.random() < 0.6 else rng.uniform(0.3, 0.45)  # long or short
+        covered = (y > 0.72) | ((z < 0.62) & (y > nape)) | ((z < 0.75) & (y > 0.5))
+        out[head[covered]] = hair
+    front = z > 0.72
+    eyes = front & (np.abs(np.abs(x) - 0.032) < 0.014) & (np.abs(y - 0.56) < 0.05)
+    brows = front & (np.abs(np.abs(x) - 0.032) < 0.02) & (np.abs(y - 0.66) < 0.03)
+    mouth = front & (np.abs(x) < 0.022) & (np.abs(y - 0.27) < 0.035)
+    out[head[brows]] = hair * 0.8
+    out[head[eyes]] = 0.08
+    out[head[mouth]] = skin * [0.75, 0.45, 0.45]
+    return np.clip(out, 0, 1)
+
+
 def background(rng: np.random.Generator, size: int, photos: list[np.ndarray]) -> np.ndarray:
     kind = rng.integers(4) if photos else rng.integers(3)
     yy, xx = np.mgrid[0:size, 0:size] / size
@@ -265,8 +301,10 @@ def view_silhouettes(body, faces, betas, theta_rot, root, t, k, box, views) -> t
     return out, (np.concatenate(tiles, 1) if tiles else np.zeros((VIEW_TILE, 0), bool))
 
 
-def render_one(body, rng, size, photos, occ_rate, views, want=None):
-    """One labelled image. `want` (held-out balancing) fixes the occlusion and view class."""
+def render_one(body, rng, size, photos, occ_rate, views, want=None, heads=None):
+    """One labelled image. `want` (held-out balancing) fixes the occlusion and view class;
+    `heads`, a generator of its own (so the rest of the image stays as without), paints
+    hair and a face (head_features)."""
     faces = body.faces
     betas = np.clip(rng.normal(size=body.betas), -2.5, 2.5)
     theta, family = sample_pose(rng)
@@ -298,6 +336,8 @@ def render_one(body, rng, size, photos, occ_rate, views, want=None):
 
     # Shading: interpolated vertex normals, Lambert + ambient.
     albedo = part_colours(body, rng)
+    if heads is not None:
+        albedo = head_features(body, albedo, heads)
     normals = vertex_normals(verts, faces)
     fid = raster.face[mask]
     bary = raster.bary[mask]
@@ -423,6 +463,8 @@ def main() -> int:
     ap.add_argument("--quality", type=int, default=90, help="JPEG quality")
     ap.add_argument("--heldout", action="store_true",
                     help="balanced classes: --count each of unoccluded×{front,side,back} and occluded")
+    ap.add_argument("--heads", action="store_true",
+                    help="hair and a face on every head (the same people, poses and scenes as without)")
     ap.add_argument("--start", type=int, default=0, help="first index (to extend a folder)")
     ap.add_argument("--clip", type=int, default=0, metavar="FRAMES",
                     help="instead: one figure walking across a 1.75·size × size frame, OUT.mjpeg + OUT.jsonl (truth per frame)")
@@ -451,7 +493,8 @@ def main() -> int:
         idx = args.start + i
         rng = np.random.default_rng([args.seed, idx])
         while True:
-            out = render_one(body, rng, args.size, photos, args.occluder_rate, views, want)
+            heads = np.random.default_rng([args.seed, idx, 1]) if args.heads else None
+            out = render_one(body, rng, args.size, photos, args.occluder_rate, views, want, heads)
             if out is not None:
                 break
         img, mask, label, tiles = out
