@@ -591,6 +591,10 @@ def main() -> int:
     torch.manual_seed(args.seed)
     views = [float(v) for v in args.views.split(",") if v.strip()]
 
+    ckpt_path = args.out / "last.pt"
+    state = torch.load(ckpt_path, map_location="cpu", weights_only=False) if args.resume and ckpt_path.exists() else None
+    if args.resume and state is None:
+        print(f"note: {ckpt_path} not found, starting afresh", file=sys.stderr)
     cfg = PRESETS[args.preset]()
     if args.input_size:
         if not 64 <= args.input_size <= 1024 or args.input_size % 32:
@@ -602,6 +606,8 @@ def main() -> int:
             ap.error(f"--init-from {args.init_from}: no such checkpoint")
         init = torch.load(args.init_from, map_location="cpu", weights_only=False)
         cfg = Config.from_dict(init["config"])
+    if state:  # a run already begun keeps its architecture and its crop, whatever the flags
+        cfg = Config.from_dict(state["config"])
     for flag, value in (("--latent-dim", args.latent_dim), ("--head-hidden", args.head_hidden)):
         if value and not 8 <= value <= 4096:
             ap.error(f"{flag} {value}: expected 8…4096")
@@ -625,10 +631,6 @@ def main() -> int:
         ap.error("give --data and/or --npz")
     train = torch.utils.data.ConcatDataset(sets)
     args.out.mkdir(parents=True, exist_ok=True)
-    ckpt_path = args.out / "last.pt"
-    state = torch.load(ckpt_path, map_location="cpu", weights_only=False) if args.resume and ckpt_path.exists() else None
-    if args.resume and state is None:
-        print(f"note: {ckpt_path} not found, starting afresh", file=sys.stderr)
     mean = state["mean_params"] if state else init["mean_params"] if init else (
         mean_params_from_data(sets[0]) if isinstance(sets[0], SynthData) else
         __import__("imphmr_ref.weights", fromlist=["x"]).default_mean_params(cfg))
@@ -672,7 +674,8 @@ def main() -> int:
         opt.load_state_dict(state["optimizer"])
         for group in opt.param_groups:  # --lr applies to a resumed run too
             group["lr"] = args.lr
-    print(f"training on {device}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
+    print(f"training on {device}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
+          + f", {sets[0].cfg.input.size}-pixel crops",  # the data's, which must be the model's
           file=sys.stderr)
     eval_set = SynthData(args.eval_data, cfg, augment=False) if args.eval_data and args.eval_data.exists() else None
     fit_set = training_sample(sets[0], len(eval_set)) if eval_set is not None else None
