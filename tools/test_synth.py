@@ -55,7 +55,6 @@ def test_same_people_with_heads():
         for name, extra in (("plain", []), ("heads", ["--heads"])):
             subprocess.run([sys.executable, HERE / "synth.py", "--out", tmp / name, "--count", "4", "--seed", "3",
                             "--views", "90,180,270", *extra], check=True, capture_output=True)
-        body = read_body(BODY)
         moved_total = 0
         for lab_path in sorted((tmp / "plain").glob("*.json")):
             plain, heads = lab_path.read_text(), (tmp / "heads" / lab_path.name).read_text()
@@ -66,12 +65,12 @@ def test_same_people_with_heads():
             # pixels that moved (beyond JPEG's ripple) lie near the head's joint in the image
             moved = np.argwhere(np.abs(a - b).max(-1) > 40)
             head2d = np.asarray(lab["joints2d"])[synth.J["head"]]
-            reach = 0.6 * np.ptp(np.asarray(lab["joints2d"]), axis=0).max() / 3
+            reach = 0.2 * np.ptp(np.asarray(lab["joints2d"]), axis=0).max()  # a fifth of the body's extent
             assert np.all(np.linalg.norm(moved[:, ::-1] - head2d, axis=1) < reach), lab_path.name
             moved_total += len(moved)
         assert moved_total > 0
         print(f"ok --heads: {len(list((tmp / 'plain').glob('*.json')))} labels the same to the letter, "
-              f"{moved_total} pixels moved, all near the head (body model {body.v_template.shape[0]} vertices)")
+              f"{moved_total} pixels moved, all near the head")
 
 
 if __name__ == "__main__":
