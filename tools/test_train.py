@@ -30,7 +30,11 @@ as in CI): a few steps on a few images.
 11. --l2d-maps: the joint maps' divergence is 0 for maps that are right and large for
    maps with left and right swapped; a run with them logs the term, resumes with their
    state, and exports the network alone; --maps-facing-camera trades left and right
-   targets for exactly the bodies turned away (|yaw| > 90°), trains, and needs --l2d-maps.
+   targets for exactly the bodies turned away (|yaw| > 90°), trains, and needs --l2d-maps;
+12. --init-from a bundle (models/trained, whose checkpoint is not in git): the reference
+   with the bundle's weights, batch norms unfolded, gives the bundle's goldens; measuring
+   their statistics on images keeps the eval answers and brings training mode's near
+   them; a run from it trains and exports; a folder that is no bundle is refused.
 """
 from __future__ import annotations
 
@@ -304,11 +308,61 @@ def main() -> int:
               f"swapped; logged, resumed, exported; named as facing the camera: {traded.sum()} of {len(yaws)} "
               f"turned away traded")
 
+        test_init_from_bundle(tmp, synth, common)
+
         np.savez(tmp / "bad.npz", imgname=np.array(["x.jpg"]), center=np.zeros((1, 2)))
         p = run(HERE / "train.py", "--npz", tmp / "bad.npz", "--out", tmp / "bad", "--steps", "1", check=False)
         assert p.returncode != 0 and "missing arrays" in p.stderr and "pose" in p.stderr, p.stderr[-500:]
         print("ok a .npz without SPIN's arrays is refused, naming them")
     return 0
+
+
+def test_init_from_bundle(tmp: Path, synth: Path, common: list) -> None:
+    import torch
+    import train
+    from imphmr_ref import bundle, weights
+
+    trained = HERE.parent / "models/trained"
+    model, _ = weights.load_bundle(trained)
+    worst = 0.0
+    for golden_path in sorted((trained / "goldens").glob("*.json")):
+        golden = json.loads(golden_path.read_text())
+        x = bundle.preprocess(model.cfg, bundle.load_rgb(HERE.parent / golden["image"]), tuple(golden["box"]))
+        out = model(x, golden["view_deg"])
+        for k in ("z", "opacity", "pose6d", "betas", "cam"):
+            worst = max(worst, float(np.abs(out[k].numpy().reshape(-1) - np.asarray(golden[k])).max()))
+    assert worst < 1e-4, worst  # measured: 3.8e-6
+
+    data = train.SynthData(synth, model.cfg, augment=False)
+    images = torch.stack([data[i]["image"] for i in range(len(data))])
+
+    def z_eval_and_train():
+        with torch.no_grad():
+            z_eval = model.encoder.eval()(images)
+            model.encoder.train()(images)  # nothing learns here; the running statistics move, so copy
+            return z_eval, model.encoder(images)
+
+    saved = {k: v.clone() for k, v in model.state_dict().items()}
+    z_eval, z_train = z_eval_and_train()
+    gap_unfolded = float((z_train - z_eval).abs().mean() / z_eval.abs().mean())
+    model.load_state_dict(saved)
+    weights.remeasure_batch_norms(model, images)
+    z_eval2 = model.encoder.eval()(images).detach()
+    _, z_train2 = z_eval_and_train()
+    gap_measured = float((z_train2 - z_eval2).abs().mean() / z_eval2.abs().mean())
+    assert float((z_eval2 - z_eval).abs().max()) < 1e-4 * float(z_eval.abs().max()), (z_eval2 - z_eval).abs().max()
+    assert gap_measured < 0.1 < gap_unfolded, (gap_unfolded, gap_measured)
+
+    p = run(HERE / "train.py", *common, "--out", tmp / "from-bundle", "--steps", "2", "--init-from", trained)
+    assert "initialised from" in p.stderr and "a bundle" in p.stderr, p.stderr[-500:]
+    run(HERE / "export_bundle.py", "--checkpoint", tmp / "from-bundle/last.pt", "--out", tmp / "from-bundle-out")
+    manifest = (tmp / "from-bundle-out/imphmr.toml").read_text()
+    assert 'name = "imphmr-medium-z256-anny"' in manifest and "started from" in manifest, manifest
+    p = run(HERE / "train.py", *common, "--out", tmp / "from-nothing", "--steps", "1", "--init-from", synth,
+            check=False)
+    assert p.returncode == 2 and "not a bundle" in p.stderr, p.stderr[-500:]
+    print(f"ok --init-from a bundle: its goldens to {worst:.1e}; training mode's z off eval's by "
+          f"{gap_unfolded:.2f} with the batch norms unfolded, {gap_measured:.1e} once measured; trains, exports")
 
 
 if __name__ == "__main__":

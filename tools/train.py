@@ -58,6 +58,7 @@ from body_model import axis_angle, read_body, rodrigues  # noqa: E402
 from imphmr_ref import ImpHMR, PRESETS, geometry  # noqa: E402
 from imphmr_ref.config import Config  # noqa: E402
 from imphmr_ref.model import last_map_side, spatial_from_pooled  # noqa: E402
+from imphmr_ref.weights import load_bundle, remeasure_batch_norms  # noqa: E402
 
 SPIN_FOCAL = 5000.0
 
@@ -528,8 +529,10 @@ def main() -> int:
                     help="the encoder's spatial read-out (arch resnet-bottleneck-spatial, imphmr_ref/model.py "
                          "Encoder) instead of average pool + fc; with --init-from, made to answer as the pooled one did")
     ap.add_argument("--init-from", type=Path,
-                    help="start from this checkpoint's weights, widened where --latent-dim / --head-hidden "
-                         "are larger (new inputs weighted 0: the network's answers are unchanged at step 0)")
+                    help="start from this checkpoint's weights, or a bundle's (a folder such as models/trained: "
+                         "training goes on from what is committed when the run's checkpoints are gone; the "
+                         "optimiser starts afresh), widened where --latent-dim / --head-hidden are larger (new "
+                         "inputs weighted 0: the network's answers are unchanged at step 0)")
     ap.add_argument("--name", default="", help="bundle name for the manifest (default: the preset's, or --init-from's, + -anny)")
     ap.add_argument("--body-model", type=Path, default=HERE.parent / "models/body/anny.body")
     ap.add_argument("--steps", type=int, default=20000)
@@ -602,9 +605,16 @@ def main() -> int:
         cfg.input.size = args.input_size
     init = None
     if args.init_from:  # the checkpoint's architecture, less what the flags widen
-        if not args.init_from.is_file():
-            ap.error(f"--init-from {args.init_from}: no such checkpoint")
-        init = torch.load(args.init_from, map_location="cpu", weights_only=False)
+        if args.init_from.is_dir():  # a bundle: its weights are in git, a checkpoint is not
+            if not (args.init_from / "imphmr.toml").is_file():
+                ap.error(f"--init-from {args.init_from}: a folder, but not a bundle (no imphmr.toml)")
+            bundled, bundled_mean = load_bundle(args.init_from)
+            init = {"config": bundled.cfg.to_dict(), "model": bundled.state_dict(), "mean_params": bundled_mean,
+                    "step": None}
+        elif not args.init_from.is_file():
+            ap.error(f"--init-from {args.init_from}: no such checkpoint or bundle")
+        else:
+            init = torch.load(args.init_from, map_location="cpu", weights_only=False)
         cfg = Config.from_dict(init["config"])
     if state:  # a run already begun keeps its architecture and its crop, whatever the flags
         cfg = Config.from_dict(state["config"])
@@ -643,10 +653,16 @@ def main() -> int:
     model.head.drop1.p = model.head.drop2.p = args.head_dropout
     if init and not state:  # with --resume, a run already begun goes on from its own last.pt
         widen_into(model, init["model"], Config.from_dict(init["config"]))
-        print(f"initialised from {args.init_from} (step {init['step']}), z {init['config']['encoder']['latent_dim']}"
+        if init["step"] is None:  # a bundle's batch norms, unfolded as the identity, get real statistics
+            remeasure_batch_norms(model, torch.stack([train[i]["image"] for i in range(min(64, len(train)))]))
+        print(f"initialised from {args.init_from} ("
+              + ("a bundle" if init["step"] is None else f"step {init['step']}")
+              + f"), z {init['config']['encoder']['latent_dim']}"
               f"→{cfg.encoder.latent_dim}, regressor {init['config']['head']['hidden']}→{cfg.head.hidden}",
               file=sys.stderr)
     tr = Trainer(model, joint_maps=args.l2d_maps > 0, maps_facing_camera=args.maps_facing_camera)
+    # Where the weights began, for the manifest: kept by a resumed run, whose flags may omit it.
+    started_from = str(args.init_from) if args.init_from else state.get("started_from") if state else None
     joints_of = TorchJoints(args.body_model)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     step = 0
@@ -685,7 +701,8 @@ def main() -> int:
         cpu = {k: v.detach().cpu() for k, v in model.state_dict().items()}  # loads anywhere
         torch.save({"model": cpu, **({} if weights_only else {"optimizer": opt.state_dict()}), "step": step,
                     "mean_params": mean, "preset": args.preset, "config": cfg.to_dict(), "args": plain(vars(args)),
-                    "trained_on": describe(args, sum(len(d) for d in sets)),
+                    "trained_on": describe(args, sum(len(d) for d in sets), started_from),
+                    "started_from": started_from,
                     "best_pa_mpjpe_mm": best,
                     **({"joint_maps": {"weights": tr.joint_maps.state_dict(), "optimizer": aux_opt.state_dict()}}
                        if aux_opt and not weights_only else {})}, tmp)
@@ -824,14 +841,14 @@ def widen_into(model: ImpHMR, old: dict, old_cfg: Config):
     model.load_state_dict(new)
 
 
-def describe(args, n: int) -> str:
+def describe(args, n: int, started_from) -> str:
     losses_used = "L_reg" + ("" if args.no_imag else " + L_imag") + ("" if args.no_cons else " + L_cons")
     losses_used += f" + joint maps λ {args.l2d_maps:g}" if args.l2d_maps else ""
     losses_used += " (named as facing the camera)" if args.maps_facing_camera else ""
     losses_used += f", flip {args.flip:g}" if args.flip else ""
     data = ", ".join(str(d) for d in list(args.data) + list(args.npz))
     return (f"trained by tools/train.py ({losses_used}, p_cam {args.views}) on {n} images: {data}; "
-            f"body model {Path(args.body_model).name}")
+            f"body model {Path(args.body_model).name}" + (f"; started from {started_from}" if started_from else ""))
 
 
 if __name__ == "__main__":

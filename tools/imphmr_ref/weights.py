@@ -156,3 +156,149 @@ def init_random(model: ImpHMR, seed: int, calib_images: torch.Tensor) -> None:
     mu, sd = z.mean(dim=0), z.std(dim=0).clamp_min(1e-3)
     enc.fc.weight.div_(sd[:, None])
     enc.fc.bias.sub_(mu).div_(sd)
+
+
+# ------------------------------------------------------------------ from a bundle
+
+
+def _constants(graph) -> dict[str, np.ndarray]:
+    """Every tensor of `graph` computed from initializers alone: the initializers and
+    the Cast · Mul nodes in front of a packed Conv (imphmr_ref/packing.py)."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    # onnx < 1.13 (Debian's, which CI trains with) has only the older table.
+    np_dtype = getattr(helper, "tensor_dtype_to_np_dtype", None) or onnx.mapping.TENSOR_TYPE_TO_NP_TYPE.get
+    values = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    for node in graph.node:
+        if not node.input or not all(name in values for name in node.input):
+            continue
+        args = [values[name] for name in node.input]
+        if node.op_type == "Cast":
+            to = helper.get_attribute_value(node.attribute[0])
+            values[node.output[0]] = args[0].astype(np_dtype(to))
+        elif node.op_type == "Mul":
+            values[node.output[0]] = args[0] * args[1]
+    return values
+
+
+def _convs_in_call_order(encoder: nn.Module, size: int) -> list[nn.Conv2d]:
+    """The encoder's convolutions in the order its forward calls them, which is the order
+    of the Conv nodes in its exported graph (a residual block's shortcut comes first)."""
+    order: list[nn.Conv2d] = []
+    hooks = [m.register_forward_hook(lambda m, _i, _o: order.append(m))
+             for m in encoder.modules() if isinstance(m, nn.Conv2d)]
+    with torch.no_grad():
+        encoder.eval()(torch.zeros(1, 3, size, size))
+    for h in hooks:
+        h.remove()
+    return order
+
+
+def _batch_norm_after(conv_name: str) -> str | None:
+    """The reference's name for the batch norm after a convolution (None for the spatial
+    read-out's, which have none)."""
+    if conv_name.endswith("downsample.0"):
+        return conv_name[:-1] + "1"
+    parent, last = conv_name.rsplit(".", 1)
+    return f"{parent}.bn{last[len('conv'):]}" if last.startswith("conv") else None
+
+
+@torch.no_grad()
+def load_bundle(bundle_dir) -> tuple[ImpHMR, dict]:
+    """The reference network holding a bundle's weights, so a committed bundle can be
+    trained on where its checkpoint is gone (checkpoints are git-ignored; bundles are not).
+
+    The field's and head's weights are found by name. The encoder's graph has each batch
+    norm folded into the Conv before it (and, packed, its weight stored as int8 · scale),
+    so its Conv nodes are matched to the reference's convolutions in call order, and each
+    batch norm is unfolded as the identity (μ 0, σ² 1 − ε, γ 1, β the folded bias): exact
+    in eval mode. Before training on, remeasure_batch_norms gives them real statistics.
+    The optimiser's moments are not in a bundle: they start afresh."""
+    import json
+    from pathlib import Path
+
+    import onnx
+
+    from . import bundle as bundle_io
+
+    bundle_dir = Path(bundle_dir)
+    cfg = bundle_io.read_manifest(bundle_dir)
+    mean = json.loads((bundle_dir / cfg.head.mean_params).read_text())
+    model = ImpHMR(cfg, mean).eval()
+    state = model.state_dict()
+    filled: set[str] = set()
+
+    def put(key: str, value: np.ndarray, where: str) -> None:
+        if key not in state:
+            raise SystemExit(f"{where}: {key} is not a weight of the manifest's network")
+        if tuple(state[key].shape) != value.shape:
+            raise SystemExit(f"{where}: {key} is {value.shape}, the manifest's network has {tuple(state[key].shape)}")
+        state[key].copy_(torch.from_numpy(np.array(value, dtype=np.float32)))
+        filled.add(key)
+
+    for part in ("field", "head"):
+        file = bundle_dir / getattr(cfg, part).file
+        for name, value in _constants(onnx.load(str(file)).graph).items():
+            if f"{part}.{name}" in state:
+                put(f"{part}.{name}", value, str(file))
+
+    file = bundle_dir / cfg.encoder.file
+    graph = onnx.load(str(file)).graph
+    values = _constants(graph)
+    for name in ("fc.weight", "fc.bias"):
+        if name in values:
+            put(f"encoder.{name}", values[name], str(file))
+    conv_nodes = [n for n in graph.node if n.op_type == "Conv"]
+    convs = _convs_in_call_order(model.encoder, cfg.input.size)
+    if len(conv_nodes) != len(convs):
+        raise SystemExit(f"{file}: {len(conv_nodes)} Conv nodes, the manifest's encoder has {len(convs)}")
+    names = {m: n for n, m in model.named_modules()}
+    modules = dict(model.named_modules())
+    bn_of = {conv: modules[bn] if (bn := _batch_norm_after(names[conv])) else None for conv in convs}
+    for conv, node in zip(convs, conv_nodes):
+        name = names[conv]
+        put(f"{name}.weight", values[node.input[1]], str(file))
+        bias = values[node.input[2]] if len(node.input) > 2 else np.zeros(conv.out_channels, np.float32)
+        bn = bn_of[conv]
+        if bn is None:
+            put(f"{name}.bias", bias, str(file))
+        else:
+            bn_name = names[bn]
+            put(f"{bn_name}.running_mean", np.zeros_like(bias), str(file))
+            put(f"{bn_name}.running_var", np.full_like(bias, 1.0 - bn.eps), str(file))
+            put(f"{bn_name}.weight", np.ones_like(bias), str(file))
+            put(f"{bn_name}.bias", bias, str(file))
+    missing = sorted(k for k in state if k not in filled and not SKIP_KEYS.search(k))
+    if missing:
+        raise SystemExit(f"{bundle_dir}: no weights in the bundle for {', '.join(missing[:8])}")
+    model.load_state_dict(state)
+    return model, mean
+
+
+@torch.no_grad()
+def remeasure_batch_norms(model: ImpHMR, images: torch.Tensor) -> None:
+    """Give each of the encoder's batch norms the statistics (μ, σ²) of its convolution's
+    output on `images` and rescale its γ, β so that it answers in eval mode exactly as
+    before: y = a·x + c stays, with a = γ/√(σ² + ε). Training mode, which normalises by
+    the batch's own statistics, then answers nearly as eval mode on images like these:
+    what a bundle's unfolded batch norms (load_bundle) need before training goes on."""
+    encoder = model.encoder
+    modules = dict(model.named_modules())
+    names = {m: n for n, m in model.named_modules()}
+    pairs = [(conv, modules[bn]) for conv in _convs_in_call_order(encoder, model.cfg.input.size)
+             if (bn := _batch_norm_after(names[conv]))]
+    stats = {}
+    hooks = [conv.register_forward_hook(lambda m, _i, out: stats.__setitem__(
+        m, (out.mean(dim=(0, 2, 3)), out.var(dim=(0, 2, 3), unbiased=False)))) for conv, _ in pairs]
+    encoder.eval()(images)
+    for h in hooks:
+        h.remove()
+    for conv, bn in pairs:
+        mu, var = stats[conv]
+        a = bn.weight / (bn.running_var + bn.eps).sqrt()
+        c = bn.bias - a * bn.running_mean
+        bn.running_mean.copy_(mu)
+        bn.running_var.copy_(var)
+        bn.weight.copy_(a * (var + bn.eps).sqrt())
+        bn.bias.copy_(a * mu + c)
