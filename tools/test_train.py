@@ -8,7 +8,7 @@ as in CI): a few steps on a few images.
 1. on 8 synthetic people (tools/synth.py, made here) and a tiny SPIN-style .npz made here
    from them: every loss term finite, the total falling over 30 steps on the same images;
 2. --resume continues from the checkpoint's step, with the checkpoint's crop size and
-   architecture when the flags do not repeat them;
+   architecture when the flags do not repeat them, and says so when they would change it;
 3. tools/export_bundle.py --checkpoint takes the checkpoint unchanged, and its manifest
    says what the model was trained on;
 4. a .npz missing SPIN's arrays is refused with the names;
@@ -105,15 +105,17 @@ def main() -> int:
         assert "4 training images:" in p.stderr, p.stderr[-500:]
         print(f"ok held-out evaluation and the training-images fit logged: {evals[-1]}")
 
-        # without --input-size 64: a resumed run keeps its checkpoint's crop and architecture
+        # without --input-size 64: a resumed run keeps its checkpoint's crop and architecture,
+        # and says so where a flag would change the architecture
         i = common.index("--input-size")
-        p = run(HERE / "train.py", *common[:i], *common[i + 2:], "--out", tmp / "run", "--steps", "33", "--resume")
+        p = run(HERE / "train.py", *common[:i], *common[i + 2:], "--out", tmp / "run", "--steps", "33", "--resume",
+                "--head-hidden", "160")
         assert "resumed" in p.stderr and "at step 30" in p.stderr, p.stderr[-500:]
-        assert "64-pixel crops" in p.stderr, p.stderr[-500:]
+        assert "64-pixel crops" in p.stderr and "flags that would change it are ignored" in p.stderr, p.stderr[-500:]
         import torch
         ck = torch.load(tmp / "run/last.pt", weights_only=False)
-        assert ck["step"] == 33, ck["step"]
-        print("ok --resume continued from step 30 to 33, at the checkpoint's crop size without the flag")
+        assert ck["step"] == 33 and ck["config"]["head"]["hidden"] == 128, (ck["step"], ck["config"]["head"])
+        print("ok --resume continued from step 30 to 33, at the checkpoint's crop size and width without the flags")
 
         run(HERE / "export_bundle.py", "--preset", "small", "--checkpoint", tmp / "run/last.pt", "--out", tmp / "bundle")
         manifest = (tmp / "bundle/imphmr.toml").read_text()
@@ -308,7 +310,7 @@ def main() -> int:
               f"swapped; logged, resumed, exported; named as facing the camera: {traded.sum()} of {len(yaws)} "
               f"turned away traded")
 
-        test_init_from_bundle(tmp, synth, common)
+        test_init_from_bundle(tmp, tmp / "synth", common)  # (`synth` is the module by now)
 
         np.savez(tmp / "bad.npz", imgname=np.array(["x.jpg"]), center=np.zeros((1, 2)))
         p = run(HERE / "train.py", "--npz", tmp / "bad.npz", "--out", tmp / "bad", "--steps", "1", check=False)

@@ -616,20 +616,18 @@ def main() -> int:
         else:
             init = torch.load(args.init_from, map_location="cpu", weights_only=False)
         cfg = Config.from_dict(init["config"])
-    if state:  # a run already begun keeps its architecture and its crop, whatever the flags
-        cfg = Config.from_dict(state["config"])
     for flag, value in (("--latent-dim", args.latent_dim), ("--head-hidden", args.head_hidden)):
         if value and not 8 <= value <= 4096:
             ap.error(f"{flag} {value}: expected 8…4096")
-    cfg.encoder.latent_dim = args.latent_dim or cfg.encoder.latent_dim
-    cfg.head.hidden = args.head_hidden or cfg.head.hidden
-    if args.spatial_readout:
-        cfg.encoder.arch = "resnet-bottleneck-spatial"
-    if args.facing_gate is not None:
-        if not 0 <= args.facing_gate <= 50:
-            ap.error(f"--facing-gate {args.facing_gate}: expected 0…50")
-        cfg.head.facing_gate = args.facing_gate
-    cfg.name = args.name or (cfg.name if cfg.name.endswith("-anny") else f"{cfg.name}-anny")
+    if args.facing_gate is not None and not 0 <= args.facing_gate <= 50:
+        ap.error(f"--facing-gate {args.facing_gate}: expected 0…50")
+    if state:  # a run already begun keeps its architecture, crop and name, whatever the flags
+        cfg = Config.from_dict(state["config"])
+        if with_architecture_flags(copy.deepcopy(cfg), args) != cfg:
+            print("note: resuming with the checkpoint's architecture; flags that would change it are ignored",
+                  file=sys.stderr)
+    else:
+        cfg = with_architecture_flags(cfg, args)
     if not 0 <= args.flip <= 1:
         ap.error(f"--flip {args.flip}: expected a chance in 0…1")
     if args.maps_facing_camera and not args.l2d_maps:
@@ -667,12 +665,6 @@ def main() -> int:
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     step = 0
     if state:
-        if state.get("config") and state["config"] != cfg.to_dict():
-            cfg = Config.from_dict(state["config"])
-            print("note: resuming with the checkpoint's architecture", file=sys.stderr)
-            model = ImpHMR(cfg, mean)
-            tr = Trainer(model, joint_maps=args.l2d_maps > 0, maps_facing_camera=args.maps_facing_camera)
-            opt = torch.optim.Adam(model.parameters(), lr=args.lr)
         if args.mean_cam_scale:
             state["model"]["mean_cam"] = torch.tensor([mean["cam"]])
         model.load_state_dict(state["model"])
@@ -839,6 +831,18 @@ def widen_into(model: ImpHMR, old: dict, old_cfg: Config):
         grown[tuple(slice(0, n) for n in w_old.shape)] = w_old
         new[key] = grown
     model.load_state_dict(new)
+
+
+def with_architecture_flags(cfg: Config, args) -> Config:
+    """`cfg` changed by the flags that shape the network (widths, read-out, gate) and name it."""
+    cfg.encoder.latent_dim = args.latent_dim or cfg.encoder.latent_dim
+    cfg.head.hidden = args.head_hidden or cfg.head.hidden
+    if args.spatial_readout:
+        cfg.encoder.arch = "resnet-bottleneck-spatial"
+    if args.facing_gate is not None:
+        cfg.head.facing_gate = args.facing_gate
+    cfg.name = args.name or (cfg.name if cfg.name.endswith("-anny") else f"{cfg.name}-anny")
+    return cfg
 
 
 def describe(args, n: int, started_from) -> str:
