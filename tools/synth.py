@@ -28,7 +28,10 @@ i.e. the body turned by −φ about its vertical axis; the other joints do not c
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import multiprocessing
+import os
 import sys
 import time
 from pathlib import Path
@@ -451,6 +454,33 @@ def load_photos() -> list[np.ndarray]:
     return out
 
 
+_JOB: tuple = ()
+
+
+def write_one(job: tuple) -> int:
+    """Render image `idx` (from its own generator, so the same whatever the order or the
+    worker) and write it, its mask, its views' silhouettes and, last, its label."""
+    idx, want = job
+    body, photos, args, views = _JOB
+    rng = np.random.default_rng([args.seed, idx])
+    while True:
+        heads = np.random.default_rng([args.seed, idx, 1]) if args.heads else None
+        out = render_one(body, rng, args.size, photos, args.occluder_rate, views, want, heads)
+        if out is not None:
+            break
+    img, mask, label, tiles = out
+    name = f"{idx:06d}"
+    label["image"] = f"{name}.jpg"
+    label["silhouette"] = f"{name}_mask.png"
+    Image.fromarray(img).save(args.out / f"{name}.jpg", quality=args.quality)
+    Image.fromarray(mask.astype(np.uint8) * 255).save(args.out / f"{name}_mask.png", optimize=True)
+    if tiles is not None:
+        Image.fromarray(tiles.astype(np.uint8) * 255).save(args.out / f"{name}_views.png")
+        label["views_silhouette"] = f"{name}_views.png"
+    (args.out / f"{name}.json").write_text(json.dumps(label) + "\n")
+    return idx
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True, help="folder for NAME.jpg/.json/_mask.png")
@@ -466,11 +496,13 @@ def main() -> int:
     ap.add_argument("--heads", action="store_true",
                     help="hair and a face on every head (the same people, poses and scenes as without)")
     ap.add_argument("--start", type=int, default=0, help="first index (to extend a folder)")
+    ap.add_argument("--jobs", type=int, default=0,
+                    help="processes rendering side by side (0: one per core); each image is the same whatever the count")
     ap.add_argument("--clip", type=int, default=0, metavar="FRAMES",
                     help="instead: one figure walking across a 1.75·size × size frame, OUT.mjpeg + OUT.jsonl (truth per frame)")
     args = ap.parse_args()
-    if not 0 <= args.occluder_rate <= 1 or args.count < 0 or not 64 <= args.size <= 2048:
-        ap.error("--occluder-rate must be in [0, 1], --count ≥ 0, --size in 64…2048")
+    if not 0 <= args.occluder_rate <= 1 or args.count < 0 or not 64 <= args.size <= 2048 or not 0 <= args.jobs <= 256:
+        ap.error("--occluder-rate must be in [0, 1], --count ≥ 0, --size in 64…2048, --jobs in 0…256")
     views = [float(v) for v in args.views.split(",") if v.strip()]
     body = read_body(args.body_model)
     if body.faces is None:
@@ -488,29 +520,17 @@ def main() -> int:
         per = args.count
         plan = ([{"occlusion": "unoccluded", "view": v} for v in ("front", "side", "back") for _ in range(per)]
                 + [{"occlusion": "occluded", "view": None} for _ in range(per)])
+    jobs = min(args.jobs or os.cpu_count() or 1, max(len(plan), 1))
+    global _JOB  # what each worker renders with: inherited by fork, not pickled per image
+    _JOB = (body, photos, args, views)
     t0, made = time.time(), 0
-    for i, want in enumerate(plan):
-        idx = args.start + i
-        rng = np.random.default_rng([args.seed, idx])
-        while True:
-            heads = np.random.default_rng([args.seed, idx, 1]) if args.heads else None
-            out = render_one(body, rng, args.size, photos, args.occluder_rate, views, want, heads)
-            if out is not None:
-                break
-        img, mask, label, tiles = out
-        name = f"{idx:06d}"
-        label["image"] = f"{name}.jpg"
-        label["silhouette"] = f"{name}_mask.png"
-        Image.fromarray(img).save(args.out / f"{name}.jpg", quality=args.quality)
-        Image.fromarray(mask.astype(np.uint8) * 255).save(args.out / f"{name}_mask.png", optimize=True)
-        if tiles is not None:
-            Image.fromarray(tiles.astype(np.uint8) * 255).save(args.out / f"{name}_views.png")
-            label["views_silhouette"] = f"{name}_views.png"
-        (args.out / f"{name}.json").write_text(json.dumps(label) + "\n")
-        made += 1
-        if made % 100 == 0 or made == len(plan):
-            rate = made / (time.time() - t0)
-            print(f"{made}/{len(plan)} images, {rate * 60:.0f} images/min", file=sys.stderr, flush=True)
+    work = [(args.start + i, want) for i, want in enumerate(plan)]
+    with multiprocessing.get_context("fork").Pool(jobs) if jobs > 1 else contextlib.nullcontext() as pool:
+        for _ in (pool.imap_unordered(write_one, work, chunksize=4) if pool else map(write_one, work)):
+            made += 1
+            if made % 100 == 0 or made == len(plan):
+                rate = made / (time.time() - t0)
+                print(f"{made}/{len(plan)} images, {rate * 60:.0f} images/min", file=sys.stderr, flush=True)
     dt = time.time() - t0
     print(f"made {made} images in {dt:.1f} s ({made / max(dt, 1e-9) * 60:.0f} images/min) in {args.out}")
     return 0

@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""Tests of tools/synth.py's `--heads` (numpy and Pillow only; CI runs them):
+"""Tests of tools/synth.py's `--heads` and `--jobs` (numpy and Pillow only; CI runs them):
 
 1. head_features paints the head and neck only: hair behind and on top, eyes and a mouth
    in front, so a head seen from behind no longer looks like one seen from in front;
 2. `--heads` renders the same people: every label is the same to the letter, and the
-   pixels change only where the head is.
+   pixels change only where the head is;
+3. `--jobs`: images rendered by several processes are the same files, byte for byte, as
+   those rendered by one.
 
     python3 tools/test_synth.py
 """
@@ -73,6 +75,20 @@ def test_same_people_with_heads():
               f"{moved_total} pixels moved, all near the head")
 
 
+def test_same_files_whatever_the_jobs():
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for jobs in ("1", "3"):
+            subprocess.run([sys.executable, HERE / "synth.py", "--out", tmp / jobs, "--count", "5", "--seed", "2",
+                            "--views", "90", "--jobs", jobs], check=True, capture_output=True)
+        names = sorted(f.name for f in (tmp / "1").iterdir())
+        assert names == sorted(f.name for f in (tmp / "3").iterdir()) and len(names) == 20, names
+        for name in names:
+            assert (tmp / "1" / name).read_bytes() == (tmp / "3" / name).read_bytes(), name
+        print(f"ok --jobs 3: the same {len(names)} files, byte for byte, as --jobs 1")
+
+
 if __name__ == "__main__":
     test_hair_behind_face_in_front()
     test_same_people_with_heads()
+    test_same_files_whatever_the_jobs()
