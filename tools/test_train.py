@@ -34,7 +34,8 @@ as in CI): a few steps on a few images.
 12. --init-from a bundle (models/trained, whose checkpoint is not in git): the reference
    with the bundle's weights, batch norms unfolded, gives the bundle's goldens; measuring
    their statistics on images keeps the eval answers and brings training mode's near
-   them; a run from it trains and exports; a folder that is no bundle is refused.
+   them; a run from it trains and exports; a folder that is no bundle, or a bundle with a
+   truncated graph, is refused in one line naming it.
 """
 from __future__ import annotations
 
@@ -363,6 +364,15 @@ def test_init_from_bundle(tmp: Path, synth: Path, common: list) -> None:
     p = run(HERE / "train.py", *common, "--out", tmp / "from-nothing", "--steps", "1", "--init-from", synth,
             check=False)
     assert p.returncode == 2 and "not a bundle" in p.stderr, p.stderr[-500:]
+    broken = tmp / "broken-bundle"
+    broken.mkdir()
+    for f in trained.iterdir():
+        if f.is_file():
+            (broken / f.name).write_bytes(f.read_bytes()[:1000] if f.name == "encoder.onnx" else f.read_bytes())
+    p = run(HERE / "train.py", *common, "--out", tmp / "from-broken", "--steps", "1", "--init-from", broken,
+            check=False)
+    err = p.stderr.strip().splitlines()
+    assert p.returncode != 0 and "encoder.onnx: not a readable ONNX graph" in err[-1], p.stderr[-500:]
     print(f"ok --init-from a bundle: its goldens to {worst:.1e}; training mode's z off eval's by "
           f"{gap_unfolded:.2f} with the batch norms unfolded, {gap_measured:.1e} once measured; trains, exports")
 

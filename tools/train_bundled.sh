@@ -11,6 +11,8 @@
 # trained on (runs/wide). Every phase checkpoints and resumes, so the script can be
 # stopped and started again; it never runs in CI. Bit-exactness is not promised (threads
 # reorder floating-point sums); most phases ended on wall time, so their steps are given.
+# Its checkpoints (runs/) are git-ignored and do not outlive a machine: to train the
+# committed bundle on instead, `tools/train.py --init-from models/trained` (fresh optimiser).
 # The export packs the encoder's conv weights (docs/BUNDLE.md: int8 storage, f32
 # arithmetic), which keeps the 15 MB f32 encoder at 4.6 MB in git.
 set -euo pipefail

@@ -204,6 +204,23 @@ def _batch_norm_after(conv_name: str) -> str | None:
     return f"{parent}.bn{last[len('conv'):]}" if last.startswith("conv") else None
 
 
+def _encoder_convs(model: ImpHMR) -> list[tuple[str, nn.Conv2d, nn.BatchNorm2d | None]]:
+    """(name, convolution, the batch norm after it or None) in the encoder's call order."""
+    names = {m: n for n, m in model.named_modules()}
+    modules = dict(model.named_modules())
+    return [(names[conv], conv, modules[bn] if (bn := _batch_norm_after(names[conv])) else None)
+            for conv in _convs_in_call_order(model.encoder, model.cfg.input.size)]
+
+
+def _onnx_graph(file):
+    import onnx
+
+    try:
+        return onnx.load(str(file)).graph
+    except Exception as e:  # protobuf's DecodeError, OSError: one line naming the file
+        raise SystemExit(f"{file}: not a readable ONNX graph ({type(e).__name__}: {e})") from None
+
+
 @torch.no_grad()
 def load_bundle(bundle_dir) -> tuple[ImpHMR, dict]:
     """The reference network holding a bundle's weights, so a committed bundle can be
@@ -218,13 +235,14 @@ def load_bundle(bundle_dir) -> tuple[ImpHMR, dict]:
     import json
     from pathlib import Path
 
-    import onnx
-
     from . import bundle as bundle_io
 
     bundle_dir = Path(bundle_dir)
-    cfg = bundle_io.read_manifest(bundle_dir)
-    mean = json.loads((bundle_dir / cfg.head.mean_params).read_text())
+    try:
+        cfg = bundle_io.read_manifest(bundle_dir)
+        mean = json.loads((bundle_dir / cfg.head.mean_params).read_text())
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise SystemExit(f"{bundle_dir}: not a readable bundle ({type(e).__name__}: {e})") from None
     model = ImpHMR(cfg, mean).eval()
     state = model.state_dict()
     filled: set[str] = set()
@@ -239,32 +257,27 @@ def load_bundle(bundle_dir) -> tuple[ImpHMR, dict]:
 
     for part in ("field", "head"):
         file = bundle_dir / getattr(cfg, part).file
-        for name, value in _constants(onnx.load(str(file)).graph).items():
+        for name, value in _constants(_onnx_graph(file)).items():
             if f"{part}.{name}" in state:
                 put(f"{part}.{name}", value, str(file))
 
     file = bundle_dir / cfg.encoder.file
-    graph = onnx.load(str(file)).graph
+    graph = _onnx_graph(file)
     values = _constants(graph)
     for name in ("fc.weight", "fc.bias"):
         if name in values:
             put(f"encoder.{name}", values[name], str(file))
     conv_nodes = [n for n in graph.node if n.op_type == "Conv"]
-    convs = _convs_in_call_order(model.encoder, cfg.input.size)
+    convs = _encoder_convs(model)
     if len(conv_nodes) != len(convs):
         raise SystemExit(f"{file}: {len(conv_nodes)} Conv nodes, the manifest's encoder has {len(convs)}")
-    names = {m: n for n, m in model.named_modules()}
-    modules = dict(model.named_modules())
-    bn_of = {conv: modules[bn] if (bn := _batch_norm_after(names[conv])) else None for conv in convs}
-    for conv, node in zip(convs, conv_nodes):
-        name = names[conv]
+    for (name, conv, bn), node in zip(convs, conv_nodes):
         put(f"{name}.weight", values[node.input[1]], str(file))
         bias = values[node.input[2]] if len(node.input) > 2 else np.zeros(conv.out_channels, np.float32)
-        bn = bn_of[conv]
         if bn is None:
             put(f"{name}.bias", bias, str(file))
         else:
-            bn_name = names[bn]
+            bn_name = _batch_norm_after(name)
             put(f"{bn_name}.running_mean", np.zeros_like(bias), str(file))
             put(f"{bn_name}.running_var", np.full_like(bias, 1.0 - bn.eps), str(file))
             put(f"{bn_name}.weight", np.ones_like(bias), str(file))
@@ -283,15 +296,11 @@ def remeasure_batch_norms(model: ImpHMR, images: torch.Tensor) -> None:
     before: y = a·x + c stays, with a = γ/√(σ² + ε). Training mode, which normalises by
     the batch's own statistics, then answers nearly as eval mode on images like these:
     what a bundle's unfolded batch norms (load_bundle) need before training goes on."""
-    encoder = model.encoder
-    modules = dict(model.named_modules())
-    names = {m: n for n, m in model.named_modules()}
-    pairs = [(conv, modules[bn]) for conv in _convs_in_call_order(encoder, model.cfg.input.size)
-             if (bn := _batch_norm_after(names[conv]))]
+    pairs = [(conv, bn) for _, conv, bn in _encoder_convs(model) if bn is not None]
     stats = {}
     hooks = [conv.register_forward_hook(lambda m, _i, out: stats.__setitem__(
         m, (out.mean(dim=(0, 2, 3)), out.var(dim=(0, 2, 3), unbiased=False)))) for conv, _ in pairs]
-    encoder.eval()(images)
+    model.encoder.eval()(images)
     for h in hooks:
         h.remove()
     for conv, bn in pairs:
