@@ -3,6 +3,7 @@
 
     .venv/bin/python tools/train.py --data data/synth --out runs/small --steps 20000
     .venv/bin/python tools/train.py ... --resume          # continue from runs/small/last.pt
+    .venv/bin/python tools/train.py ... --init-from models/trained   # on from a bundle's weights
     .venv/bin/python tools/export_bundle.py --preset small --checkpoint runs/small/last.pt --out my_bundle
 
 With φ a yaw drawn from p_cam (`--views`, uniform), hats the ground truth:
@@ -31,7 +32,9 @@ SPIN-style .npz files (imgname, center, scale, pose, shape, S, part; `--npz-imag
 folder imgname is relative to). npz samples have no unseen-view labels, so only L_reg and
 L_cons apply to them; their 3D joints (S) are taken as given (24 joints, SMPL order).
 Checkpoints: OUT/last.pt every --checkpoint-every steps and at the end (model, optimiser,
-step, the mean parameters, the config); `--resume` continues. A held-out evaluation
+step, the mean parameters, the config); `--resume` continues. Checkpoints are git-ignored and
+do not outlive a machine: `--init-from` a bundle folder goes on from its committed weights
+(batch norms unfolded, a fresh optimiser). A held-out evaluation
 (MPJPE / PA-MPJPE in mm on --eval-data) runs every --eval-every steps, beside the same
 measure on as many unaugmented training images (under- or over-fitting at a glance).
 """
