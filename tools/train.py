@@ -607,7 +607,9 @@ def main() -> int:
             ap.error("--input-size must be a multiple of 32 in 64…1024")
         cfg.input.size = args.input_size
     init = None
-    if args.init_from:  # the checkpoint's architecture, less what the flags widen
+    # The checkpoint's architecture, less what the flags widen; a run already begun
+    # (--resume) goes on from its own last.pt, so the weights are not read for nothing.
+    if args.init_from and not state:
         if args.init_from.is_dir():  # a bundle: its weights are in git, a checkpoint is not
             if not (args.init_from / "imphmr.toml").is_file():
                 ap.error(f"--init-from {args.init_from}: a folder, but not a bundle (no imphmr.toml)")
@@ -652,7 +654,7 @@ def main() -> int:
     for layer in (model.head.decpose, model.head.decshape, model.head.deccam):
         torch.nn.init.xavier_uniform_(layer.weight, gain=0.01)
     model.head.drop1.p = model.head.drop2.p = args.head_dropout
-    if init and not state:  # with --resume, a run already begun goes on from its own last.pt
+    if init:
         widen_into(model, init["model"], Config.from_dict(init["config"]))
         if init["step"] is None:  # a bundle's batch norms, unfolded as the identity, get real statistics
             remeasure_batch_norms(model, torch.stack([train[i]["image"] for i in range(min(64, len(train)))]))
