@@ -81,6 +81,14 @@ impl fmt::Display for Inspection {
             "encoder   {} blocks {:?} width {} -> z ({})",
             e.arch, e.blocks, e.width, e.latent_dim
         )?;
+        if e.keypoints > 0 {
+            writeln!(
+                out,
+                "          keypoint branch: {} joints, their 2D positions are z's last {}",
+                e.keypoints,
+                2 * e.keypoints
+            )?;
+        }
         writeln!(
             out,
         "field     {}x{} rays x {} samples = {}; depth {}..{}, camera radius {}, fov {} deg, box +-{}",

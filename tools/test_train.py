@@ -35,7 +35,11 @@ as in CI): a few steps on a few images.
    with the bundle's weights, batch norms unfolded, gives the bundle's goldens; measuring
    their statistics on images keeps the eval answers and brings training mode's near
    them; a run from it trains and exports; a folder that is no bundle, or a bundle with a
-   truncated graph, is refused in one line naming it.
+   truncated graph, is refused in one line naming it;
+13. --keypoints: soft-argmax puts a one-cell map at that cell's centre; a network widened with
+   a keypoint branch answers exactly as before (its positions enter z with weight 0), trains
+   with the branch's maps logged, exports with the branch in the manifest, and the bundle's
+   weights read back (load_bundle) give the checkpoint's z; without --l2d-maps it is refused.
 """
 from __future__ import annotations
 
@@ -312,6 +316,7 @@ def main() -> int:
               f"turned away traded")
 
         test_init_from_bundle(tmp, tmp / "synth", common)  # (`synth` is the module by now)
+        test_keypoint_branch(tmp, common)
 
         np.savez(tmp / "bad.npz", imgname=np.array(["x.jpg"]), center=np.zeros((1, 2)))
         p = run(HERE / "train.py", "--npz", tmp / "bad.npz", "--out", tmp / "bad", "--steps", "1", check=False)
@@ -375,6 +380,63 @@ def test_init_from_bundle(tmp: Path, synth: Path, common: list) -> None:
     assert p.returncode != 0 and "encoder.onnx: not a readable ONNX graph" in err[-1], p.stderr[-500:]
     print(f"ok --init-from a bundle: its goldens to {worst:.1e}; training mode's z off eval's by "
           f"{gap_unfolded:.2f} with the batch norms unfolded, {gap_measured:.1e} once measured; trains, exports")
+
+
+def test_keypoint_branch(tmp: Path, common: list) -> None:
+    import copy
+
+    import torch
+    import train
+    from imphmr_ref import weights
+    from imphmr_ref.config import Config
+    from imphmr_ref.model import ImpHMR, soft_argmax
+
+    logits = torch.full((1, 1, 8, 8), -30.0)
+    logits[0, 0, 3, 5] = 30.0
+    centre = soft_argmax(logits)[0].tolist()
+    assert np.allclose(centre, [5.5 / 4 - 1, 3.5 / 4 - 1], atol=1e-5), centre
+
+    ck = torch.load(tmp / "run/last.pt", weights_only=False)
+    old_cfg = Config.from_dict(ck["config"])
+    old = ImpHMR(old_cfg, ck["mean_params"])
+    old.load_state_dict(ck["model"])
+    cfg = copy.deepcopy(old_cfg)
+    cfg.encoder.keypoints, cfg.encoder.latent_dim = 24, old_cfg.encoder.latent_dim + 48
+    wide = ImpHMR(cfg, ck["mean_params"])
+    train.widen_into(wide, ck["model"], old_cfg)
+    x = torch.randn(2, 3, 64, 64)
+
+    @torch.no_grad()
+    def answer(model):
+        tr = train.Trainer(model.eval())
+        z = model.encoder(x)
+        return (z, *tr.head(z, *tr.render(z, 0.0)))
+
+    (z_old, *before), (z, *after) = answer(old), answer(wide)
+    gap = max(float((a - b).abs().max()) for a, b in zip([z_old, *before], [z[:, :z_old.shape[1]], *after]))
+    assert gap < 1e-5 and z.shape[1] == old_cfg.encoder.latent_dim + 48, (gap, z.shape)
+    assert float(z[:, -48:].abs().max()) <= 1, z[:, -48:]
+
+    p = run(HERE / "train.py", *common, "--out", tmp / "kp", "--steps", "3", "--init-from", tmp / "run/last.pt",
+            "--keypoints", "24", "--l2d-maps", "0.2")
+    log = [json.loads(r) for r in (tmp / "kp/log.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(r["2d_maps"]) for r in log if "loss" in r), log[-1]
+    kp_ck = torch.load(tmp / "kp/last.pt", weights_only=False)
+    assert kp_ck["config"]["encoder"]["keypoints"] == 24, kp_ck["config"]["encoder"]
+    run(HERE / "export_bundle.py", "--checkpoint", tmp / "kp/last.pt", "--out", tmp / "kp-bundle", "--pack-weights")
+    manifest = (tmp / "kp-bundle/imphmr.toml").read_text()
+    assert f"latent_dim = {cfg.encoder.latent_dim}\nkeypoints = 24" in manifest, manifest
+    assert "keypoint branch maps" in manifest and "named as facing the camera" in manifest, manifest
+    back, _ = weights.load_bundle(tmp / "kp-bundle")
+    trained = ImpHMR(Config.from_dict(kp_ck["config"]), kp_ck["mean_params"]).eval()
+    trained.load_state_dict(kp_ck["model"])
+    with torch.no_grad():
+        z_gap = float((back.encoder(x) - trained.encoder(x)).abs().max() / trained.encoder(x).abs().max())
+    assert z_gap < 0.02, z_gap  # packed: int8 conv weights (the export checks the packed graph itself)
+    p = run(HERE / "train.py", *common, "--out", tmp / "kp-bad", "--steps", "1", "--keypoints", "24", check=False)
+    assert p.returncode == 2 and "give --l2d-maps" in p.stderr, p.stderr[-500:]
+    print(f"ok --keypoints: widened answers within {gap:.1e}, trains with its maps, exports (keypoints = 24), "
+          f"read back from the packed bundle within {z_gap:.1e} of z; needs --l2d-maps")
 
 
 if __name__ == "__main__":

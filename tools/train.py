@@ -306,7 +306,8 @@ class Trainer(torch.nn.Module):
     def __init__(self, model: ImpHMR, joint_maps: bool = False, maps_facing_camera: bool = False):
         super().__init__()
         self.model = model
-        self.joint_maps = JointMaps(model, facing_camera=maps_facing_camera) if joint_maps else None
+        aux = joint_maps and model.encoder.keypoints is None  # a keypoint branch is supervised directly
+        self.joint_maps = JointMaps(model, facing_camera=maps_facing_camera) if aux else None
         self.cache = {}
 
     @property
@@ -383,7 +384,10 @@ def losses(tr: Trainer, joints_of, batch, args, imag: bool, cons: bool, views: l
     out["3d"] = args.l3d * ((j3 - gj[..., :3]) ** 2 * gj[..., 3:]).mean()
     out["pose"] = args.lpose * ((rot0 - batch["rotmats"]) ** 2).mean()
     out["shape"] = args.lshape * ((beta0 - batch["betas"]) ** 2).mean()
-    if tr.joint_maps is not None:
+    if tr.model.encoder.keypoints is not None:  # the encoder's own branch: its positions are in z
+        named = named_as_facing_camera(kp, batch["rotmats"])
+        out["2d_maps"] = args.l2d_maps * joint_maps_kl(tr.model.encoder.keypoint_logits, named)
+    elif tr.joint_maps is not None:
         out["2d_maps"] = args.l2d_maps * tr.joint_maps.loss(kp, batch["rotmats"])
     preds = [(0.0, rot0, beta0)]
     if (imag or cons) and views:
@@ -523,7 +527,13 @@ def main() -> int:
     ap.add_argument("--preset", choices=sorted(PRESETS), default="small")
     ap.add_argument("--input-size", type=int, default=0,
                     help="crop side in pixels (0: the preset's, 224); the manifest carries it")
-    ap.add_argument("--latent-dim", type=int, default=0, help="width of z (0: the preset's)")
+    ap.add_argument("--latent-dim", type=int, default=0,
+                    help="width of z before the keypoints' positions (0: the preset's, or --init-from's)")
+    ap.add_argument("--keypoints", type=int, default=None,
+                    help="joints located by a keypoint branch in the encoder (imphmr_ref/model.py KeypointBranch: "
+                         "32×32 maps at 128 px, trained by --l2d-maps, named as if facing the camera), their "
+                         "positions appended to z (2 numbers each; the manifest's latent_dim counts them); "
+                         "0: none; default: the --init-from checkpoint's, else 0")
     ap.add_argument("--head-hidden", type=int, default=0, help="width of the regressor's layers (0: the preset's)")
     ap.add_argument("--facing-gate", type=float, default=None,
                     help="sharpness of the head's mirror gate (imphmr_ref/model.py Head; 0: none); "
@@ -624,6 +634,8 @@ def main() -> int:
     for flag, value in (("--latent-dim", args.latent_dim), ("--head-hidden", args.head_hidden)):
         if value and not 8 <= value <= 4096:
             ap.error(f"{flag} {value}: expected 8…4096")
+    if args.keypoints is not None and not 0 <= args.keypoints <= 64:
+        ap.error(f"--keypoints {args.keypoints}: expected 0…64 joints")
     if args.facing_gate is not None and not 0 <= args.facing_gate <= 50:
         ap.error(f"--facing-gate {args.facing_gate}: expected 0…50")
     if state:  # a run already begun keeps its architecture, crop and name, whatever the flags
@@ -635,6 +647,9 @@ def main() -> int:
         cfg = with_architecture_flags(cfg, args)
     if not 0 <= args.flip <= 1:
         ap.error(f"--flip {args.flip}: expected a chance in 0…1")
+    if cfg.encoder.keypoints and not args.l2d_maps:
+        ap.error(f"the encoder's keypoint branch ({cfg.encoder.keypoints} joints) is trained by its maps' loss: "
+                 "give --l2d-maps (0.2 was measured)")
     if args.maps_facing_camera and not args.l2d_maps:
         ap.error("--maps-facing-camera names the joint maps' targets: give --l2d-maps too")
     sets = [SynthData(d, cfg, augment=True, jitter=args.box_jitter, view0=0.0 in views, flip=args.flip)
@@ -698,7 +713,7 @@ def main() -> int:
         cpu = {k: v.detach().cpu() for k, v in model.state_dict().items()}  # loads anywhere
         torch.save({"model": cpu, **({} if weights_only else {"optimizer": opt.state_dict()}), "step": step,
                     "mean_params": mean, "preset": args.preset, "config": cfg.to_dict(), "args": plain(vars(args)),
-                    "trained_on": describe(args, sum(len(d) for d in sets), started_from),
+                    "trained_on": describe(args, cfg, sum(len(d) for d in sets), started_from),
                     "started_from": started_from,
                     "best_pa_mpjpe_mm": best,
                     **({"joint_maps": {"weights": tr.joint_maps.state_dict(), "optimizer": aux_opt.state_dict()}}
@@ -816,6 +831,11 @@ def widen_into(model: ImpHMR, old: dict, old_cfg: Config):
     same.encoder.latent_dim, same.head.hidden, same.name = z_new, model.cfg.head.hidden, model.cfg.name
     same.head.facing_gate = model.cfg.head.facing_gate  # a gate has no weights: any checkpoint takes one
     same.input = model.cfg.input
+    branch = {k for k in new if k.startswith("encoder.keypoints.")}
+    if model.cfg.encoder.keypoints and not old_cfg.encoder.keypoints:
+        # A new keypoint branch starts fresh; its positions enter z after the old z, read with weight 0.
+        same.encoder.keypoints = model.cfg.encoder.keypoints
+        old = {**old, **{k: new[k] for k in branch}}
     if same != model.cfg or set(old) != set(new):
         raise SystemExit("--init-from: the checkpoint's network differs from this one beyond z and the regressor width")
     for key, w_old in old.items():
@@ -840,7 +860,10 @@ def widen_into(model: ImpHMR, old: dict, old_cfg: Config):
 
 def with_architecture_flags(cfg: Config, args) -> Config:
     """`cfg` changed by the flags that shape the network (widths, read-out, gate) and name it."""
-    cfg.encoder.latent_dim = args.latent_dim or cfg.encoder.latent_dim
+    pooled = args.latent_dim or cfg.encoder.latent_dim - 2 * cfg.encoder.keypoints
+    if args.keypoints is not None:
+        cfg.encoder.keypoints = args.keypoints
+    cfg.encoder.latent_dim = pooled + 2 * cfg.encoder.keypoints
     cfg.head.hidden = args.head_hidden or cfg.head.hidden
     if args.spatial_readout:
         cfg.encoder.arch = "resnet-bottleneck-spatial"
@@ -850,10 +873,11 @@ def with_architecture_flags(cfg: Config, args) -> Config:
     return cfg
 
 
-def describe(args, n: int, started_from) -> str:
+def describe(args, cfg: Config, n: int, started_from) -> str:
     losses_used = "L_reg" + ("" if args.no_imag else " + L_imag") + ("" if args.no_cons else " + L_cons")
-    losses_used += f" + joint maps λ {args.l2d_maps:g}" if args.l2d_maps else ""
-    losses_used += " (named as facing the camera)" if args.maps_facing_camera else ""
+    branch = cfg.encoder.keypoints > 0
+    losses_used += f" + {'keypoint branch' if branch else 'joint'} maps λ {args.l2d_maps:g}" if args.l2d_maps else ""
+    losses_used += " (named as facing the camera)" if args.maps_facing_camera or branch else ""
     losses_used += f", flip {args.flip:g}" if args.flip else ""
     data = ", ".join(str(d) for d in list(args.data) + list(args.npz))
     return (f"trained by tools/train.py ({losses_used}, p_cam {args.views}) on {n} images: {data}; "

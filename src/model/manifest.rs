@@ -68,6 +68,11 @@ pub struct EncoderSpec {
     pub width: usize,
     /// Z, the size of the latent code that conditions the field.
     pub latent_dim: usize,
+    /// Joints located by the encoder's keypoint branch (0: none; absent in older
+    /// bundles). Their positions are z's last 2·keypoints numbers, computed inside
+    /// encoder.onnx; the engine checks and reports them.
+    #[serde(default)]
+    pub keypoints: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -315,6 +320,15 @@ impl Manifest {
         }
         if self.input.std.iter().any(|s| *s <= 0.0) {
             return Err(("input.std", "every channel must be positive".into()));
+        }
+        if 2 * self.encoder.keypoints >= self.encoder.latent_dim {
+            return Err((
+                "encoder.keypoints",
+                format!(
+                    "{} joints take 2 numbers each of z, which has {}",
+                    self.encoder.keypoints, self.encoder.latent_dim
+                ),
+            ));
         }
         if !(0.0..=50.0).contains(&self.head.facing_gate) {
             return Err((

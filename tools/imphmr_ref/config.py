@@ -33,6 +33,10 @@ class EncoderConfig:
     blocks: list[int] = dc_field(default_factory=lambda: [3, 4, 6, 3])  # ResNet-50
     width: int = 64  # channels of the stem; bottleneck outputs are 4x
     latent_dim: int = 256  # Z
+    # > 0: a keypoint branch (model.KeypointBranch) locates this many joints, and their
+    # positions (x, y each, named as if facing the camera) are z's last 2·keypoints numbers:
+    # the regressor and the field read where the joints are, not only what the pool kept.
+    keypoints: int = 0
 
 
 @dataclass

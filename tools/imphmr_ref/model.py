@@ -1,6 +1,6 @@
 """ImpHMR at inference, readable in one sitting.
 
-    image ─► Encoder (ResNet, bottleneck blocks) ─► z
+    image ─► Encoder (ResNet, bottleneck blocks) ─► z  (+ 2D joints, if it has a keypoint branch)
     z, φ  ─► FeatureField at every ray sample ─► (σ, f) ─► volume rendering ─► F, A
     F, A, z ─► Head (small CNN + SPIN's iterative regressor) ─► 6D pose, β, camera
 
@@ -72,21 +72,64 @@ class Encoder(nn.Module):
             setattr(self, f"layer{stage + 1}", nn.Sequential(*blocks))
         if e.arch not in ENCODER_ARCHS:
             raise ValueError(f"encoder.arch {e.arch!r}: expected one of {', '.join(ENCODER_ARCHS)}")
+        if not 0 <= 2 * e.keypoints < e.latent_dim or (e.keypoints and e.arch != "resnet-bottleneck"):
+            raise ValueError(f"encoder.keypoints {e.keypoints}: 2·keypoints must be under latent_dim "
+                             f"{e.latent_dim}, with arch resnet-bottleneck")
         self.spatial_readout = e.arch == "resnet-bottleneck-spatial"
         if self.spatial_readout:
             side = last_map_side(cfg)
             self.reduce = nn.Conv2d(in_ch, e.latent_dim, 1, bias=False)
             self.spatial = nn.Conv2d(e.latent_dim, e.latent_dim, side)
         else:
-            self.fc = nn.Linear(in_ch, e.latent_dim)
+            self.fc = nn.Linear(in_ch, e.latent_dim - 2 * e.keypoints)
+        # The keypoint branch reads the third stage (stride 16), as simple-baseline pose
+        # networks read theirs; its positions are z's last 2·keypoints numbers.
+        self.keypoints = KeypointBranch(self.layer3[-1].conv3.out_channels, e.keypoints) if e.keypoints else None
+        self.keypoint_logits = None  # the branch's last maps, for the training loss
 
     def forward(self, image):
         x = F.relu(self.bn1(self.conv1(image)))
         x = F.max_pool2d(x, 3, stride=2, padding=1)
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        stage3 = self.layer3(self.layer2(self.layer1(x)))
+        x = self.layer4(stage3)
         if self.spatial_readout:
             return self.spatial(self.reduce(x)).flatten(1)
-        return self.fc(x.mean(dim=(2, 3)))
+        z = self.fc(x.mean(dim=(2, 3)))
+        if self.keypoints is None:
+            return z
+        self.keypoint_logits = self.keypoints(stage3)
+        return torch.cat([z, soft_argmax(self.keypoint_logits)], dim=1)
+
+
+class KeypointBranch(nn.Module):
+    """One map per joint at 4× the third stage's resolution (32×32 at 128 pixels): 1×1
+    conv, two 4×4 stride-2 transposed convolutions, 1×1 conv (simple baselines' head,
+    without batch norms, so the bundle holds plain Conv and ConvTranspose nodes). Names
+    are as if the body faced the camera (train.py `named_as_facing_camera`): the image
+    side names every joint, which the encoder learns in every view (docs/ACCURACY.md)."""
+
+    def __init__(self, in_ch: int, joints: int, width: int = 64):
+        super().__init__()
+        self.reduce = nn.Conv2d(in_ch, 2 * width, 1)
+        self.up1 = nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1)
+        self.up2 = nn.ConvTranspose2d(width, width, 4, stride=2, padding=1)
+        self.maps = nn.Conv2d(width, joints, 1)
+
+    def forward(self, stage3):
+        x = F.relu(self.up2(F.relu(self.up1(F.relu(self.reduce(stage3))))))
+        return self.maps(x)
+
+
+def soft_argmax(logits):
+    """logits (B, J, h, w) → (B, 2J): each map's expected cell centre, (x, y) per joint in
+    the crop's [−1, 1] (the 2D keypoints' frame)."""
+    b, j, h, w = logits.shape
+    prob = F.softmax(logits.flatten(2), -1).reshape(b, j, h, w)
+    xs = (torch.arange(w, dtype=logits.dtype, device=logits.device) + 0.5) / w * 2 - 1
+    ys = (torch.arange(h, dtype=logits.dtype, device=logits.device) + 0.5) / h * 2 - 1
+    x = (prob.sum(2) * xs).sum(-1)
+    y = (prob.sum(3) * ys).sum(-1)
+    return torch.stack([x, y], -1).flatten(1)
 
 
 def last_map_side(cfg: Config) -> int:

@@ -114,7 +114,7 @@ def init_random(model: ImpHMR, seed: int, calib_images: torch.Tensor) -> None:
         w.copy_(torch.randn(w.shape, generator=gen) * gain / math.sqrt(fan_in))
 
     for name, m in model.named_modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             he(m.weight)
             if m.bias is not None:
                 m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.1)
@@ -152,7 +152,7 @@ def init_random(model: ImpHMR, seed: int, calib_images: torch.Tensor) -> None:
         if isinstance(m, nn.BatchNorm2d):
             m.momentum = 0.1
 
-    z = enc(calib_images)
+    z = enc(calib_images)[:, :enc.fc.out_features]  # the keypoints' positions are already O(1)
     mu, sd = z.mean(dim=0), z.std(dim=0).clamp_min(1e-3)
     enc.fc.weight.div_(sd[:, None])
     enc.fc.bias.sub_(mu).div_(sd)
@@ -182,12 +182,13 @@ def _constants(graph) -> dict[str, np.ndarray]:
     return values
 
 
-def _convs_in_call_order(encoder: nn.Module, size: int) -> list[nn.Conv2d]:
-    """The encoder's convolutions in the order its forward calls them, which is the order
-    of the Conv nodes in its exported graph (a residual block's shortcut comes first)."""
-    order: list[nn.Conv2d] = []
+def _convs_in_call_order(encoder: nn.Module, size: int, kind=nn.Conv2d) -> list[nn.Module]:
+    """The encoder's convolutions (or transposed ones: `kind`) in the order its forward
+    calls them, which is the order of the Conv (ConvTranspose) nodes in its exported graph
+    (a residual block's shortcut comes first)."""
+    order: list[nn.Module] = []
     hooks = [m.register_forward_hook(lambda m, _i, _o: order.append(m))
-             for m in encoder.modules() if isinstance(m, nn.Conv2d)]
+             for m in encoder.modules() if isinstance(m, kind)]
     with torch.no_grad():
         encoder.eval()(torch.zeros(1, 3, size, size))
     for h in hooks:
@@ -282,6 +283,15 @@ def load_bundle(bundle_dir) -> tuple[ImpHMR, dict]:
             put(f"{bn_name}.running_var", np.full_like(bias, 1.0 - bn.eps), str(file))
             put(f"{bn_name}.weight", np.ones_like(bias), str(file))
             put(f"{bn_name}.bias", bias, str(file))
+    # The keypoint branch's transposed convolutions have no batch norm: weights as they are.
+    names = {m: n for n, m in model.named_modules()}
+    deconvs = _convs_in_call_order(model.encoder, cfg.input.size, nn.ConvTranspose2d)
+    deconv_nodes = [n for n in graph.node if n.op_type == "ConvTranspose"]
+    if len(deconv_nodes) != len(deconvs):
+        raise SystemExit(f"{file}: {len(deconv_nodes)} ConvTranspose nodes, the manifest's encoder has {len(deconvs)}")
+    for deconv, node in zip(deconvs, deconv_nodes):
+        put(f"{names[deconv]}.weight", values[node.input[1]], str(file))
+        put(f"{names[deconv]}.bias", values[node.input[2]], str(file))
     missing = sorted(k for k in state if k not in filled and not SKIP_KEYS.search(k))
     if missing:
         raise SystemExit(f"{bundle_dir}: no weights in the bundle for {', '.join(missing[:8])}")
