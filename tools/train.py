@@ -25,7 +25,10 @@ Beyond the paper, off by default, for telling a pose from its mirror image (docs
 "Which side is which"): `--facing-gate` (the head mirrors its answer by its own facing),
 `--flip` (samples seen in a mirror), `--spatial-readout` (the encoder's read-out knows
 where features fire), `--l2d-maps` (an auxiliary loss on per-joint 2D maps, never exported;
-`--maps-facing-camera` names their joints in the gate's convention).
+`--maps-facing-camera` names their joints in the gate's convention), and `--keypoints 24`
+(a keypoint branch in the encoder, exported: 32×32 joint maps trained by `--l2d-maps`, named
+as facing the camera, whose positions are z's last 48 numbers, so the regressor reads where
+the joints are; from a checkpoint or bundle without one, the network answers as before).
 
 Data: folders written by tools/synth.py (NAME.jpg + NAME.json [+ NAME_views.png]) and
 SPIN-style .npz files (imgname, center, scale, pose, shape, S, part; `--npz-images` is the
