@@ -39,7 +39,9 @@ as in CI): a few steps on a few images.
 13. --keypoints: soft-argmax puts a one-cell map at that cell's centre; a network widened with
    a keypoint branch answers exactly as before (its positions enter z with weight 0), trains
    with the branch's maps logged, exports with the branch in the manifest, and the bundle's
-   weights read back (load_bundle) give the checkpoint's z; without --l2d-maps it is refused.
+   weights read back (load_bundle) give the checkpoint's z; from a run with --l2d-maps, the
+   branch starts from its maps' head (batch norms folded: the same maps); without --l2d-maps
+   it is refused.
 """
 from __future__ import annotations
 
@@ -433,10 +435,25 @@ def test_keypoint_branch(tmp: Path, common: list) -> None:
     with torch.no_grad():
         z_gap = float((back.encoder(x) - trained.encoder(x)).abs().max() / trained.encoder(x).abs().max())
     assert z_gap < 0.02, z_gap  # packed: int8 conv weights (the export checks the packed graph itself)
+    # From a run trained with --l2d-maps (point 11): its maps' head becomes the branch, batch norms folded.
+    maps_ck = torch.load(tmp / "maps/last.pt", weights_only=False)
+    head = train.JointMaps(old).eval()
+    head.load_state_dict(maps_ck["joint_maps"]["weights"])
+    branch = ImpHMR(cfg, ck["mean_params"]).encoder.keypoints.eval()
+    branch.load_state_dict({k[len("encoder.keypoints."):]: v
+                            for k, v in train.branch_from_maps(maps_ck["joint_maps"]["weights"]).items()})
+    stage3 = torch.randn(2, head.conv[0].in_channels, 4, 4).relu()
+    with torch.no_grad():
+        fold_gap = float((branch(stage3) - head.conv(stage3)).abs().max())
+    assert fold_gap < 1e-4, fold_gap
+    p = run(HERE / "train.py", *common, "--out", tmp / "kp-maps", "--steps", "1", "--init-from", tmp / "maps/last.pt",
+            "--keypoints", "24", "--l2d-maps", "0.2")
+    assert "keypoint branch starts from" in p.stderr, p.stderr[-500:]
     p = run(HERE / "train.py", *common, "--out", tmp / "kp-bad", "--steps", "1", "--keypoints", "24", check=False)
     assert p.returncode == 2 and "give --l2d-maps" in p.stderr, p.stderr[-500:]
     print(f"ok --keypoints: widened answers within {gap:.1e}, trains with its maps, exports (keypoints = 24), "
-          f"read back from the packed bundle within {z_gap:.1e} of z; needs --l2d-maps")
+          f"read back from the packed bundle within {z_gap:.1e} of z; from a --l2d-maps run, the maps' head "
+          f"folded into the branch within {fold_gap:.1e}; needs --l2d-maps")
 
 
 if __name__ == "__main__":

@@ -255,20 +255,28 @@ class TorchJoints(torch.nn.Module):
 
 
 class JointMaps(torch.nn.Module):
-    """Training only, never exported (`--l2d-maps`): a 1×1 conv on the encoder's third
-    stage gives one map per joint; each is a softmax over the cells, pulled towards a
-    Gaussian (one cell wide) around that joint's 2D position. Every cell is told where the
+    """Training only, never exported (`--l2d-maps`): a deconvolution head on the encoder's
+    third stage (1×1 conv, two 4×4 stride-2 transposed convolutions, batch norms: 32×32
+    maps at 128 pixels, as simple-baseline pose networks; until the sixth session a 1×1
+    conv at 8×8) gives one map per joint; each is a softmax over the cells, pulled towards
+    a Gaussian (one cell wide) around that joint's 2D position. Every cell is told where the
     left knee is and where the right one is, where L2d tells the whole image one number per
-    joint: dense supervision of which side is which (docs/ACCURACY.md).
+    joint: dense supervision of which side is which (docs/ACCURACY.md). `--keypoints`
+    turns a trained head into the encoder's exported keypoint branch (branch_from_maps).
 
     `facing_camera` (`--maps-facing-camera`): the maps name left and right as for a body
     that faces the camera, the gate's convention: for a body turned away (by the truth's
     root) the left knee's map is pulled to the right knee. The image side then names every
     joint in every view, where the true names need the facing too."""
 
-    def __init__(self, model: ImpHMR, joints: int = 24, facing_camera: bool = False):
+    def __init__(self, model: ImpHMR, joints: int = 24, facing_camera: bool = False, width: int = 64):
         super().__init__()
-        self.conv = torch.nn.Conv2d(model.encoder.layer3[-1].conv3.out_channels, joints, 1)
+        nn = torch.nn
+        self.conv = nn.Sequential(
+            nn.Conv2d(model.encoder.layer3[-1].conv3.out_channels, 2 * width, 1), nn.BatchNorm2d(2 * width), nn.ReLU(),
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.ConvTranspose2d(width, width, 4, 2, 1), nn.BatchNorm2d(width), nn.ReLU(),
+            nn.Conv2d(width, joints, 1))
         self.facing_camera = facing_camera
         self.stage3 = None
         model.encoder.layer3.register_forward_hook(lambda _m, _i, out: setattr(self, "stage3", out))
@@ -277,6 +285,23 @@ class JointMaps(torch.nn.Module):
         if self.facing_camera:
             kp = named_as_facing_camera(kp, rotmats)
         return joint_maps_kl(self.conv(self.stage3), kp)
+
+
+def branch_from_maps(maps: dict) -> dict:
+    """A JointMaps head's weights (its state dict) as the encoder's keypoint branch
+    (imphmr_ref/model.py KeypointBranch, no batch norms): each batch norm's eval-mode
+    affine map folded into the convolution before it, so the branch answers as the head
+    did in eval mode."""
+    out = {}
+    for name, conv, bn in (("reduce", 0, 1), ("up1", 3, 4), ("up2", 6, 7)):
+        a = maps[f"conv.{bn}.weight"] / torch.sqrt(maps[f"conv.{bn}.running_var"] + 1e-5)
+        w = maps[f"conv.{conv}.weight"]  # a transposed convolution's output channels are its dim 1
+        w = w * (a[:, None, None, None] if name == "reduce" else a[None, :, None, None])
+        out[f"encoder.keypoints.{name}.weight"] = w
+        out[f"encoder.keypoints.{name}.bias"] = (maps[f"conv.{conv}.bias"] - maps[f"conv.{bn}.running_mean"]) * a \
+            + maps[f"conv.{bn}.bias"]
+    out["encoder.keypoints.maps.weight"], out["encoder.keypoints.maps.bias"] = maps["conv.9.weight"], maps["conv.9.bias"]
+    return out
 
 
 def named_as_facing_camera(kp, rotmats):
@@ -674,6 +699,14 @@ def main() -> int:
     model.head.drop1.p = model.head.drop2.p = args.head_dropout
     if init:
         widen_into(model, init["model"], Config.from_dict(init["config"]))
+        if cfg.encoder.keypoints and not init["config"]["encoder"].get("keypoints") and "joint_maps" in init:
+            try:  # a run trained with --l2d-maps: its maps' head becomes the branch
+                model.load_state_dict(branch_from_maps(init["joint_maps"]["weights"]), strict=False)
+                print(f"the keypoint branch starts from {args.init_from}'s joint maps (batch norms folded)",
+                      file=sys.stderr)
+            except (KeyError, RuntimeError):
+                print(f"note: {args.init_from}'s joint maps are of an older head: the keypoint branch starts afresh",
+                      file=sys.stderr)
         if init["step"] is None:  # a bundle's batch norms, unfolded as the identity, get real statistics
             remeasure_batch_norms(model, torch.stack([train[i]["image"] for i in range(min(64, len(train)))]))
         print(f"initialised from {args.init_from} ("
@@ -695,12 +728,17 @@ def main() -> int:
         print(f"resumed {ckpt_path} at step {step}", file=sys.stderr)
     # The maps' own optimiser, so a checkpoint without them resumes with them and back.
     aux_opt = torch.optim.Adam(tr.joint_maps.parameters(), lr=args.lr) if tr.joint_maps else None
-    if aux_opt and state and "joint_maps" in state:
-        tr.joint_maps.load_state_dict(state["joint_maps"]["weights"])
+    maps_state = state.get("joint_maps") if aux_opt and state else None
+    if maps_state:
+        try:
+            tr.joint_maps.load_state_dict(maps_state["weights"])
+        except RuntimeError:  # the 1×1 head of the earlier sessions
+            print(f"note: {ckpt_path}'s joint maps are of an older head: they start afresh", file=sys.stderr)
+            maps_state = None
     tr.to(device)
     joints_of.to(device)
-    if aux_opt and state and "joint_maps" in state:
-        aux_opt.load_state_dict(state["joint_maps"]["optimizer"])
+    if maps_state:
+        aux_opt.load_state_dict(maps_state["optimizer"])
     if state:  # after the move, so the optimiser's moments land on the device too
         opt.load_state_dict(state["optimizer"])
         for group in opt.param_groups:  # --lr applies to a resumed run too
