@@ -40,8 +40,8 @@ as in CI): a few steps on a few images.
    a keypoint branch answers exactly as before (its positions enter z with weight 0), trains
    with the branch's maps logged, exports with the branch in the manifest, and the bundle's
    weights read back (load_bundle) give the checkpoint's z; from a run with --l2d-maps, the
-   branch starts from its maps' head (batch norms folded: the same maps); without --l2d-maps
-   it is refused.
+   branch starts from its maps' head (batch norms folded: the same maps); its maps' loss is on
+   by default (λ 0.2) and --l2d-maps 0 is refused.
 """
 from __future__ import annotations
 
@@ -420,7 +420,7 @@ def test_keypoint_branch(tmp: Path, common: list) -> None:
     assert float(z[:, -48:].abs().max()) <= 1, z[:, -48:]
 
     p = run(HERE / "train.py", *common, "--out", tmp / "kp", "--steps", "3", "--init-from", tmp / "run/last.pt",
-            "--keypoints", "24", "--l2d-maps", "0.2")
+            "--keypoints", "24")  # --l2d-maps 0.2 by default with a branch
     log = [json.loads(r) for r in (tmp / "kp/log.jsonl").read_text().splitlines()]
     assert all(np.isfinite(r["2d_maps"]) for r in log if "loss" in r), log[-1]
     kp_ck = torch.load(tmp / "kp/last.pt", weights_only=False)
@@ -428,7 +428,8 @@ def test_keypoint_branch(tmp: Path, common: list) -> None:
     run(HERE / "export_bundle.py", "--checkpoint", tmp / "kp/last.pt", "--out", tmp / "kp-bundle", "--pack-weights")
     manifest = (tmp / "kp-bundle/imphmr.toml").read_text()
     assert f"latent_dim = {cfg.encoder.latent_dim}\nkeypoints = 24" in manifest, manifest
-    assert "keypoint branch maps" in manifest and "named as facing the camera" in manifest, manifest
+    trained_on = __import__("tomllib").loads(manifest)["weights"]
+    assert "keypoint branch maps λ 0.2 (named as facing the camera)" in trained_on, trained_on
     back, _ = weights.load_bundle(tmp / "kp-bundle")
     trained = ImpHMR(Config.from_dict(kp_ck["config"]), kp_ck["mean_params"]).eval()
     trained.load_state_dict(kp_ck["model"])
@@ -449,11 +450,12 @@ def test_keypoint_branch(tmp: Path, common: list) -> None:
     p = run(HERE / "train.py", *common, "--out", tmp / "kp-maps", "--steps", "1", "--init-from", tmp / "maps/last.pt",
             "--keypoints", "24", "--l2d-maps", "0.2")
     assert "keypoint branch starts from" in p.stderr, p.stderr[-500:]
-    p = run(HERE / "train.py", *common, "--out", tmp / "kp-bad", "--steps", "1", "--keypoints", "24", check=False)
-    assert p.returncode == 2 and "give --l2d-maps" in p.stderr, p.stderr[-500:]
+    p = run(HERE / "train.py", *common, "--out", tmp / "kp-bad", "--steps", "1", "--keypoints", "24", "--l2d-maps", "0",
+            check=False)
+    assert p.returncode == 2 and "must be positive" in p.stderr, p.stderr[-500:]
     print(f"ok --keypoints: widened answers within {gap:.1e}, trains with its maps, exports (keypoints = 24), "
           f"read back from the packed bundle within {z_gap:.1e} of z; from a --l2d-maps run, the maps' head "
-          f"folded into the branch within {fold_gap:.1e}; needs --l2d-maps")
+          f"folded into the branch within {fold_gap:.1e}; --l2d-maps 0.2 by default, 0 refused")
 
 
 if __name__ == "__main__":

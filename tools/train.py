@@ -589,9 +589,10 @@ def main() -> int:
     ap.add_argument("--lpose", type=float, default=1.0, help="λpose")
     ap.add_argument("--lshape", type=float, default=0.001, help="λshape (SPIN's)")
     ap.add_argument("--lsilh", type=float, default=1.0, help="λsilh")
-    ap.add_argument("--l2d-maps", type=float, default=0.0,
-                    help="weight of an auxiliary loss, training only: per-joint 2D maps from the encoder's "
-                         "third stage (JointMaps; 0: none, the paper's objective)")
+    ap.add_argument("--l2d-maps", type=float, default=None,
+                    help="weight of the per-joint 2D maps' loss on the encoder's third stage: the keypoint "
+                         "branch's (default 0.2 for a network with one), else an auxiliary head, training only "
+                         "(JointMaps; default 0: none, the paper's objective)")
     ap.add_argument("--maps-facing-camera", action="store_true",
                     help="the joint maps name left and right as if the body faced the camera (the --facing-gate "
                          "convention): a body turned away has its left and right targets swapped")
@@ -675,9 +676,11 @@ def main() -> int:
         cfg = with_architecture_flags(cfg, args)
     if not 0 <= args.flip <= 1:
         ap.error(f"--flip {args.flip}: expected a chance in 0…1")
-    if cfg.encoder.keypoints and not args.l2d_maps:
-        ap.error(f"the encoder's keypoint branch ({cfg.encoder.keypoints} joints) is trained by its maps' loss: "
-                 "give --l2d-maps (0.2 was measured)")
+    if args.l2d_maps is None:
+        args.l2d_maps = 0.2 if cfg.encoder.keypoints else 0.0
+    if cfg.encoder.keypoints and not args.l2d_maps > 0:
+        ap.error(f"--l2d-maps {args.l2d_maps:g}: the encoder's keypoint branch ({cfg.encoder.keypoints} joints) is "
+                 "trained by its maps' loss, which must be positive (0.2 was measured)")
     if args.maps_facing_camera and not args.l2d_maps:
         ap.error("--maps-facing-camera names the joint maps' targets: give --l2d-maps too")
     sets = [SynthData(d, cfg, augment=True, jitter=args.box_jitter, view0=0.0 in views, flip=args.flip)
