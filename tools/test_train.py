@@ -367,7 +367,7 @@ def test_init_from_bundle(tmp: Path, synth: Path, common: list) -> None:
     assert "initialised from" in p.stderr and "a bundle" in p.stderr, p.stderr[-500:]
     run(HERE / "export_bundle.py", "--checkpoint", tmp / "from-bundle/last.pt", "--out", tmp / "from-bundle-out")
     manifest = (tmp / "from-bundle-out/imphmr.toml").read_text()
-    assert 'name = "imphmr-medium-z256-anny"' in manifest and "started from" in manifest, manifest
+    assert 'name = "imphmr-medium-z256-kp24-anny"' in manifest and "started from" in manifest, manifest
     p = run(HERE / "train.py", *common, "--out", tmp / "from-nothing", "--steps", "1", "--init-from", synth,
             check=False)
     assert p.returncode == 2 and "not a bundle" in p.stderr, p.stderr[-500:]

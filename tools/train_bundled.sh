@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Remake models/trained (and its f16 / int8 versions) from nothing but the tools' venv:
 #
-#     bash tools/train_bundled.sh [FINAL_STEP]        # default 8606; resumes where it stopped
+#     bash tools/train_bundled.sh [FINAL_STEP]        # default 7000; resumes where it stopped
 #
 # The bundled model is `--preset medium` (small's field and head behind an encoder of width
-# 32, two blocks per stage) with z and the regressor widened to 256 (4.1 M parameters),
-# trained on this 2-core CPU at ~45–50 samples/s: about 4 h in all (docs/ACCURACY.md). The
-# phases are its own history: medium as it was bundled before (runs/medium, 406 000
-# samples), then widened (train.py --init-from: the same answers at the start) and
-# trained on (runs/wide). Every phase checkpoints and resumes, so the script can be
+# 32, two blocks per stage) with z and the regressor widened to 256, then a keypoint branch
+# whose 48 positions join z (4.6 M parameters), trained on this 2-core CPU at ~45–50
+# samples/s: about 6 h in all (docs/ACCURACY.md). The phases are its own history: medium
+# as it was bundled before (runs/medium, 406 000 samples), then widened (train.py
+# --init-from: the same answers at the start) and trained on (runs/wide, the previous
+# bundle), then 32×32 joint maps trained with it (runs/maps) and turned into the encoder's
+# keypoint branch (runs/kp). Every phase checkpoints and resumes, so the script can be
 # stopped and started again; it never runs in CI. Bit-exactness is not promised (threads
 # reorder floating-point sums); most phases ended on wall time, so their steps are given.
 # Its checkpoints (runs/) are git-ignored and do not outlive a machine: to train the
@@ -17,7 +19,7 @@
 # arithmetic), which keeps the 15 MB f32 encoder at 4.6 MB in git.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-FINAL=${1:-8606}
+FINAL=${1:-7000}
 PY=.venv/bin/python
 C=(--data data/synth --out runs/medium --preset medium --batch 32 --input-size 128 --imag-views 1
    --box-jitter 0.15 --checkpoint-every 100 --eval-every 1000 --keep-every 1000 --workers 1 --threads 2)
@@ -36,8 +38,23 @@ W=(--data data/synth --out runs/wide --preset medium --init-from runs/medium/las
    --checkpoint-every 100 --eval-every 500 --keep-every 1000 --workers 1 --threads 2 --resume)
 [ "$(step wide)" -ge 5212 ] || "$PY" tools/train.py "${W[@]}" --steps 5212 --lr 5e-4 --warmup 200 --seed 2
 [ "$(step wide)" -ge 7545 ] || "$PY" tools/train.py "${W[@]}" --steps 7545 --lr 1.5e-4
+[ "$(step wide)" -ge 8606 ] || "$PY" tools/train.py "${W[@]}" --steps 8606 --lr 5e-5   # the previous bundle
+# 7: 32×32 joint maps (an auxiliary deconvolution head, named as facing the camera) trained
+# with the network (the sixth session's run began from the previous bundle as committed,
+# packed, which is this checkpoint's export; it ended on wall time at 2460).
+M=(--data data/synth --out runs/maps --preset medium --init-from runs/wide/last.pt --l2d-maps 0.2 --maps-facing-camera
+   --batch 32 --input-size 128 --imag-views 1 --box-jitter 0.15 --checkpoint-every 100 --eval-every 1000
+   --workers 1 --threads 2 --resume)
+[ "$(step maps)" -ge 2460 ] || "$PY" tools/train.py "${M[@]}" --steps 2460 --lr 3e-4 --warmup 200 --seed 5
+# 8–9: that head becomes the encoder's keypoint branch (batch norms folded) and its 48
+# positions join z, read with weight 0 at first; steps count afresh. (The sixth session
+# folded it by hand into runs/kp-init.pt, the name its manifest gives, before train.py did.)
+K=(--data data/synth --out runs/kp --preset medium --init-from runs/maps/last.pt --keypoints 24 --l2d-maps 0.2
+   --name imphmr-medium-z256-kp24-anny --batch 32 --input-size 128 --imag-views 1 --box-jitter 0.15
+   --checkpoint-every 100 --eval-every 500 --keep-every 500 --workers 1 --threads 2 --resume)
+[ "$(step kp)" -ge 5500 ] || "$PY" tools/train.py "${K[@]}" --steps 5500 --lr 1.5e-4 --warmup 100 --seed 6
 # The bundle is the last checkpoint, not the best on the held-out set.
-"$PY" tools/train.py "${W[@]}" --steps "$FINAL" --lr 5e-5
-"$PY" tools/export_bundle.py --checkpoint runs/wide/last.pt --out models/trained --goldens --pack-weights
+"$PY" tools/train.py "${K[@]}" --steps "$FINAL" --lr 5e-5
+"$PY" tools/export_bundle.py --checkpoint runs/kp/last.pt --out models/trained --goldens --pack-weights
 "$PY" tools/quantize_bundle.py --in models/trained --precision f16 --out models/trained-f16
 "$PY" tools/quantize_bundle.py --in models/trained --precision int8 --calib data/synth --out models/trained-int8
