@@ -175,6 +175,11 @@ fn manifest_dimensions_and_non_finite_values_are_refused_with_the_field_named() 
         ("mean", "mean = [nan, 0.456, 0.406]", "input.mean"),
         ("std", "std = [0.229, inf, 0.225]", "input.std"),
         ("betas", "betas = 10\nfacing_gate = nan", "head.facing_gate"),
+        (
+            "latent_dim",
+            "latent_dim = 64\nkeypoints = 32",
+            "encoder.keypoints",
+        ),
     ] {
         let (_tmp, dir) = bundle_copy();
         edit_manifest(&dir, key, line);

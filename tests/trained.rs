@@ -37,6 +37,13 @@ fn the_default_model_is_trained_and_says_on_what() {
     assert!(!note.contains("not a human pose"), "{note}");
     let random = imphmr(&["infer", "--model", "models/small", frame]);
     assert!(String::from_utf8_lossy(&random.stderr).contains("not a human pose"));
+    // Its encoder has a keypoint branch, whose positions end z (docs/BUNDLE.md).
+    let inspect = imphmr(&["inspect", "models/trained"]);
+    let text = String::from_utf8_lossy(&inspect.stdout);
+    assert!(
+        text.contains("keypoint branch: 24 joints, their 2D positions are z's last 48"),
+        "{text}"
+    );
 }
 
 /// Per-image PA-MPJPE (mm) and subsets from `imphmr eval --predictions`.
