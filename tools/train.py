@@ -64,7 +64,7 @@ from body_model import axis_angle, read_body, rodrigues  # noqa: E402
 from imphmr_ref import ImpHMR, PRESETS, geometry  # noqa: E402
 from imphmr_ref.config import Config  # noqa: E402
 from imphmr_ref.model import last_map_side, spatial_from_pooled  # noqa: E402
-from imphmr_ref.weights import load_bundle, remeasure_batch_norms  # noqa: E402
+from imphmr_ref.weights import batch_norm_affine, load_bundle, remeasure_batch_norms  # noqa: E402
 
 SPIN_FOCAL = 5000.0
 
@@ -294,12 +294,11 @@ def branch_from_maps(maps: dict) -> dict:
     did in eval mode."""
     out = {}
     for name, conv, bn in (("reduce", 0, 1), ("up1", 3, 4), ("up2", 6, 7)):
-        a = maps[f"conv.{bn}.weight"] / torch.sqrt(maps[f"conv.{bn}.running_var"] + 1e-5)
+        a, c = batch_norm_affine(*(maps[f"conv.{bn}.{k}"] for k in ("weight", "bias", "running_mean", "running_var")))
         w = maps[f"conv.{conv}.weight"]  # a transposed convolution's output channels are its dim 1
         w = w * (a[:, None, None, None] if name == "reduce" else a[None, :, None, None])
         out[f"encoder.keypoints.{name}.weight"] = w
-        out[f"encoder.keypoints.{name}.bias"] = (maps[f"conv.{conv}.bias"] - maps[f"conv.{bn}.running_mean"]) * a \
-            + maps[f"conv.{bn}.bias"]
+        out[f"encoder.keypoints.{name}.bias"] = a * maps[f"conv.{conv}.bias"] + c
     out["encoder.keypoints.maps.weight"], out["encoder.keypoints.maps.bias"] = maps["conv.9.weight"], maps["conv.9.bias"]
     return out
 

@@ -299,6 +299,12 @@ def load_bundle(bundle_dir) -> tuple[ImpHMR, dict]:
     return model, mean
 
 
+def batch_norm_affine(gamma, beta, mean, var, eps: float = 1e-5):
+    """A batch norm in eval mode as y = a·x + c: a = γ/√(σ² + ε), c = β − a·μ (one per channel)."""
+    a = gamma / (var + eps).sqrt()
+    return a, beta - a * mean
+
+
 @torch.no_grad()
 def remeasure_batch_norms(model: ImpHMR, images: torch.Tensor) -> None:
     """Give each of the encoder's batch norms the statistics (μ, σ²) of its convolution's
@@ -315,8 +321,7 @@ def remeasure_batch_norms(model: ImpHMR, images: torch.Tensor) -> None:
         h.remove()
     for conv, bn in pairs:
         mu, var = stats[conv]
-        a = bn.weight / (bn.running_var + bn.eps).sqrt()
-        c = bn.bias - a * bn.running_mean
+        a, c = batch_norm_affine(bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.eps)
         bn.running_mean.copy_(mu)
         bn.running_var.copy_(var)
         bn.weight.copy_(a * (var + bn.eps).sqrt())
