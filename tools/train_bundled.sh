@@ -1,25 +1,26 @@
 #!/usr/bin/env bash
 # Remake models/trained (and its f16 / int8 versions) from nothing but the tools' venv:
 #
-#     bash tools/train_bundled.sh [FINAL_STEP]        # default 7000; resumes where it stopped
+#     bash tools/train_bundled.sh [FINAL_STEP]        # default 8500; resumes where it stopped
 #
 # The bundled model is `--preset medium` (small's field and head behind an encoder of width
 # 32, two blocks per stage) with z and the regressor widened to 256, then a keypoint branch
 # whose 48 positions join z (4.6 M parameters), trained on this 2-core CPU at ~45–50
-# samples/s: about 6 h in all (docs/ACCURACY.md). The phases are its own history: medium
-# as it was bundled before (runs/medium, 406 000 samples), then widened (train.py
-# --init-from: the same answers at the start) and trained on (runs/wide, the previous
-# bundle), then 32×32 joint maps trained with it (runs/maps) and turned into the encoder's
-# keypoint branch (runs/kp). Every phase checkpoints and resumes, so the script can be
-# stopped and started again; it never runs in CI. Bit-exactness is not promised (threads
-# reorder floating-point sums); most phases ended on wall time, so their steps are given.
+# samples/s: about 7 h 40 min in all (docs/ACCURACY.md). The phases are its own history:
+# medium as it was bundled before (runs/medium, 406 000 samples), then widened (train.py
+# --init-from: the same answers at the start) and trained on (runs/wide), then 32×32 joint
+# maps trained with it (runs/maps) and turned into the encoder's keypoint branch (runs/kp,
+# the previous bundle), then trained on five times the images (runs/big). Every phase
+# checkpoints and resumes, so the script can be stopped and started again; it never runs
+# in CI. Bit-exactness is not promised (threads reorder floating-point sums); most phases
+# ended on wall time, so their steps are given.
 # Its checkpoints (runs/) are git-ignored and do not outlive a machine: to train the
 # committed bundle on instead, `tools/train.py --init-from models/trained` (fresh optimiser).
-# The export packs the encoder's conv weights (docs/BUNDLE.md: int8 storage, f32
-# arithmetic), which keeps the 15 MB f32 encoder at 4.6 MB in git.
+# The export packs the encoder's conv and transposed-conv weights (docs/BUNDLE.md: int8
+# storage, f32 arithmetic), which keeps the 16 MB f32 encoder at 4.9 MB in git.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-FINAL=${1:-7000}
+FINAL=${1:-8500}
 PY=.venv/bin/python
 C=(--data data/synth --out runs/medium --preset medium --batch 32 --input-size 128 --imag-views 1
    --box-jitter 0.15 --checkpoint-every 100 --eval-every 1000 --keep-every 1000 --workers 1 --threads 2)
@@ -53,8 +54,19 @@ K=(--data data/synth --out runs/kp --preset medium --init-from runs/maps/last.pt
    --name imphmr-medium-z256-kp24-anny --batch 32 --input-size 128 --imag-views 1 --box-jitter 0.15
    --checkpoint-every 100 --eval-every 500 --keep-every 500 --workers 1 --threads 2 --resume)
 [ "$(step kp)" -ge 5500 ] || "$PY" tools/train.py "${K[@]}" --steps 5500 --lr 1.5e-4 --warmup 100 --seed 6
+[ "$(step kp)" -ge 7000 ] || "$PY" tools/train.py "${K[@]}" --steps 7000 --lr 5e-5   # the previous bundle
+# 10–11: five times the images (32 000 more of the same generator and seed: synth.py draws
+# each image from (seed, index), so these are data/synth's 8000…39 999), the same network
+# and losses; steps count afresh. (The seventh session extended data/synth itself to 40 000
+# and started from runs/kp's step-7000 snapshot, which is this runs/kp/last.pt.)
+[ -f data/synth-more/039999.json ] || "$PY" tools/synth.py --out data/synth-more --start 8000 --count 32000 --seed 1 \
+    --views 90,180,270
+B=(--data data/synth data/synth-more --out runs/big --preset medium --init-from runs/kp/last.pt --l2d-maps 0.2
+   --batch 32 --input-size 128 --imag-views 1 --box-jitter 0.15 --checkpoint-every 100 --eval-every 500
+   --keep-every 500 --workers 1 --threads 2 --resume)
+[ "$(step big)" -ge 7000 ] || "$PY" tools/train.py "${B[@]}" --steps 7000 --lr 1e-4 --warmup 100 --seed 8
 # The bundle is the last checkpoint, not the best on the held-out set.
-"$PY" tools/train.py "${K[@]}" --steps "$FINAL" --lr 5e-5
-"$PY" tools/export_bundle.py --checkpoint runs/kp/last.pt --out models/trained --goldens --pack-weights
+"$PY" tools/train.py "${B[@]}" --steps "$FINAL" --lr 3e-5
+"$PY" tools/export_bundle.py --checkpoint runs/big/last.pt --out models/trained --goldens --pack-weights
 "$PY" tools/quantize_bundle.py --in models/trained --precision f16 --out models/trained-f16
 "$PY" tools/quantize_bundle.py --in models/trained --precision int8 --calib data/synth --out models/trained-int8
