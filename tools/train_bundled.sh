@@ -22,8 +22,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 FINAL=${1:-8500}
 PY=.venv/bin/python
-C=(--data data/synth --out runs/medium --preset medium --batch 32 --input-size 128 --imag-views 1
-   --box-jitter 0.15 --checkpoint-every 100 --eval-every 1000 --keep-every 1000 --workers 1 --threads 2)
+# What every phase shares; each adds its data, run folder, start and evaluation cadence.
+RUN=(--preset medium --batch 32 --input-size 128 --imag-views 1 --box-jitter 0.15 --checkpoint-every 100
+     --workers 1 --threads 2)
+C=(--data data/synth --out runs/medium "${RUN[@]}" --eval-every 1000 --keep-every 1000)
 step() { "$PY" -c "import torch; print(torch.load('runs/${1:-medium}/last.pt', weights_only=False)['step'])" 2>/dev/null || echo 0; }
 
 [ -f data/synth/007999.json ] || "$PY" tools/synth.py --out data/synth --count 8000 --seed 1 --views 90,180,270
@@ -34,25 +36,22 @@ step() { "$PY" -c "import torch; print(torch.load('runs/${1:-medium}/last.pt', w
 # 3: a smaller step (medium's bundle until the widening).
 [ "$(step)" -ge 12689 ] || "$PY" tools/train.py "${C[@]}" --resume --steps 12689 --lr 1.5e-4
 # 4–6: z 64 → 256 and the regressor 128 → 256, new inputs weighted 0; steps count afresh.
-W=(--data data/synth --out runs/wide --preset medium --init-from runs/medium/last.pt --latent-dim 256
-   --head-hidden 256 --name imphmr-medium-z256-anny --batch 32 --input-size 128 --imag-views 1 --box-jitter 0.15
-   --checkpoint-every 100 --eval-every 500 --keep-every 1000 --workers 1 --threads 2 --resume)
+W=(--data data/synth --out runs/wide "${RUN[@]}" --init-from runs/medium/last.pt --latent-dim 256 --head-hidden 256
+   --name imphmr-medium-z256-anny --eval-every 500 --keep-every 1000 --resume)
 [ "$(step wide)" -ge 5212 ] || "$PY" tools/train.py "${W[@]}" --steps 5212 --lr 5e-4 --warmup 200 --seed 2
 [ "$(step wide)" -ge 7545 ] || "$PY" tools/train.py "${W[@]}" --steps 7545 --lr 1.5e-4
 [ "$(step wide)" -ge 8606 ] || "$PY" tools/train.py "${W[@]}" --steps 8606 --lr 5e-5   # the previous bundle
 # 7: 32×32 joint maps (an auxiliary deconvolution head, named as facing the camera) trained
 # with the network (the sixth session's run began from the previous bundle as committed,
 # packed, which is this checkpoint's export; it ended on wall time at 2460).
-M=(--data data/synth --out runs/maps --preset medium --init-from runs/wide/last.pt --l2d-maps 0.2 --maps-facing-camera
-   --batch 32 --input-size 128 --imag-views 1 --box-jitter 0.15 --checkpoint-every 100 --eval-every 1000
-   --workers 1 --threads 2 --resume)
+M=(--data data/synth --out runs/maps "${RUN[@]}" --init-from runs/wide/last.pt --l2d-maps 0.2 --maps-facing-camera
+   --eval-every 1000 --resume)
 [ "$(step maps)" -ge 2460 ] || "$PY" tools/train.py "${M[@]}" --steps 2460 --lr 3e-4 --warmup 200 --seed 5
 # 8–9: that head becomes the encoder's keypoint branch (batch norms folded) and its 48
 # positions join z, read with weight 0 at first; steps count afresh. (The sixth session
 # folded it by hand into runs/kp-init.pt, the name its manifest gives, before train.py did.)
-K=(--data data/synth --out runs/kp --preset medium --init-from runs/maps/last.pt --keypoints 24 --l2d-maps 0.2
-   --name imphmr-medium-z256-kp24-anny --batch 32 --input-size 128 --imag-views 1 --box-jitter 0.15
-   --checkpoint-every 100 --eval-every 500 --keep-every 500 --workers 1 --threads 2 --resume)
+K=(--data data/synth --out runs/kp "${RUN[@]}" --init-from runs/maps/last.pt --keypoints 24 --l2d-maps 0.2
+   --name imphmr-medium-z256-kp24-anny --eval-every 500 --keep-every 500 --resume)
 [ "$(step kp)" -ge 5500 ] || "$PY" tools/train.py "${K[@]}" --steps 5500 --lr 1.5e-4 --warmup 100 --seed 6
 [ "$(step kp)" -ge 7000 ] || "$PY" tools/train.py "${K[@]}" --steps 7000 --lr 5e-5   # the previous bundle
 # 10–11: five times the images (32 000 more of the same generator and seed: synth.py draws
@@ -61,9 +60,8 @@ K=(--data data/synth --out runs/kp --preset medium --init-from runs/maps/last.pt
 # and started from runs/kp's step-7000 snapshot, which is this runs/kp/last.pt.)
 [ -f data/synth-more/039999.json ] || "$PY" tools/synth.py --out data/synth-more --start 8000 --count 32000 --seed 1 \
     --views 90,180,270
-B=(--data data/synth data/synth-more --out runs/big --preset medium --init-from runs/kp/last.pt --l2d-maps 0.2
-   --batch 32 --input-size 128 --imag-views 1 --box-jitter 0.15 --checkpoint-every 100 --eval-every 500
-   --keep-every 500 --workers 1 --threads 2 --resume)
+B=(--data data/synth data/synth-more --out runs/big "${RUN[@]}" --init-from runs/kp/last.pt --l2d-maps 0.2
+   --eval-every 500 --keep-every 500 --resume)
 [ "$(step big)" -ge 7000 ] || "$PY" tools/train.py "${B[@]}" --steps 7000 --lr 1e-4 --warmup 100 --seed 8
 # The bundle is the last checkpoint, not the best on the held-out set.
 "$PY" tools/train.py "${B[@]}" --steps "$FINAL" --lr 3e-5
