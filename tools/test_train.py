@@ -430,8 +430,9 @@ def test_keypoint_branch(tmp: Path, common: list) -> None:
     assert f"latent_dim = {cfg.encoder.latent_dim}\nkeypoints = 24" in manifest, manifest
     trained_on = __import__("tomllib").loads(manifest)["weights"]
     assert "keypoint branch maps λ 0.2 (named as facing the camera)" in trained_on, trained_on
-    graph = __import__("onnx").load(str(tmp / "kp-bundle/encoder.onnx")).graph
-    plain = {t.name for t in graph.initializer if t.data_type != 3}  # 3: INT8
+    onnx = __import__("onnx")
+    graph = onnx.load(str(tmp / "kp-bundle/encoder.onnx")).graph
+    plain = {t.name for t in graph.initializer if t.data_type != onnx.TensorProto.INT8}
     deconvs = [n for n in graph.node if n.op_type == "ConvTranspose"]
     assert len(deconvs) == 2 and not any(n.input[1] in plain for n in deconvs), deconvs  # int8 + scale, too
     back, _ = weights.load_bundle(tmp / "kp-bundle")

@@ -2,8 +2,9 @@
 
 A packed graph holds each convolution's weight W as an int8 tensor Q and a scale S of
 shape (out, 1, 1, 1) (a ConvTranspose, whose weight is (in, out, k, k): (1, out, 1, 1)),
-and computes W = Cast(Q) · S in two constant nodes in front of the Conv: a quarter of the bytes, still f32 arithmetic (tract folds constant nodes into one
-f32 weight when it loads the graph, so the engine runs exactly the unpacked graph).
+and computes W = Cast(Q) · S in two constant nodes in front of the Conv: a quarter of the
+bytes, still f32 arithmetic (tract folds constant nodes into one f32 weight when it loads
+the graph, so the engine runs exactly the unpacked graph).
 
 Packing rounds W to the int8 grid. To keep the bundle equal to its PyTorch reference, the
 exporter first rounds the reference's own convolution weights to that grid
